@@ -1,0 +1,1 @@
+"""The REST API (FastAPI). Routes live in ``api/routes/<feature>.py``, each exposing ``router``."""

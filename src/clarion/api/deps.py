@@ -1,0 +1,52 @@
+"""FastAPI dependencies: the engine, the authenticated actor, scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor
+from clarion.errors import AuthError
+from clarion.workspaces.service import authenticate, require_scope
+
+
+def get_engine(request: Request) -> Engine:
+    """Return the engine the app was created with."""
+    eng: Engine = request.app.state.engine
+    return eng
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_conn(engine: EngineDep) -> Iterator[sa.Connection]:
+    """Yield a connection in a transaction, committed when the route returns without error."""
+    with engine.begin() as conn:
+        yield conn
+
+
+ConnDep = Annotated[sa.Connection, Depends(get_conn)]
+
+
+def current_actor(request: Request, engine: EngineDep) -> Actor:
+    """Return the actor of the request's ``Authorization: Bearer`` API key."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("send an API key as 'Authorization: Bearer <key>'", field="authorization")
+    with engine.connect() as conn:
+        return authenticate(conn, token.strip())
+
+
+def require(scope: str) -> Callable[[Actor], Actor]:
+    """Return a dependency that yields the actor if it holds ``scope``."""
+
+    def dep(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+        require_scope(actor, scope)
+        return actor
+
+    return dep

@@ -1,0 +1,1 @@
+"""Contacts: profiles, identities, tags, import with cleaning, merge."""

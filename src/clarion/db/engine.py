@@ -1,0 +1,70 @@
+"""Engine creation: SQLite in WAL mode for the embedded default, a pooled PostgreSQL otherwise.
+
+SQLite needs a few pragmas on every connection to behave as a multi-process work queue:
+WAL (readers never block the writer), a busy timeout (writers wait instead of failing),
+foreign keys on, and ``synchronous=NORMAL`` which is durable across process crashes in WAL mode.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from clarion.config import get_settings
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy manage transactions explicitly (BEGIN issued by us, not pysqlite).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking
+    # on a read-to-write upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine_for(url: str, *, pool_size: int = 10) -> Engine:
+    """Return an engine for ``url`` configured for Clarion's use of that database."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=4)
+def _engine_for(url: str, pool_size: int) -> Engine:
+    return create_engine_for(url, pool_size=pool_size)
+
+
+def get_engine() -> Engine:
+    """Return the process-wide engine for the configured database."""
+    s = get_settings()
+    return _engine_for(s.url, s.db_pool_size)
+
+
+def is_sqlite(bind: sa.Connection | Engine) -> bool:
+    """Return whether ``bind`` talks to SQLite."""
+    return bind.dialect.name == "sqlite"
+
+
+def is_postgres(bind: sa.Connection | Engine) -> bool:
+    """Return whether ``bind`` talks to PostgreSQL."""
+    return bind.dialect.name == "postgresql"

@@ -1,0 +1,1 @@
+"""Events and orders: identify/track ingestion, the event store, orders, the catalogue."""
