@@ -1,0 +1,1 @@
+"""Campaigns: model and state machine, planner (audience -> outbox), variants and holdout."""

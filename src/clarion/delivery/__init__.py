@@ -1,0 +1,1 @@
+"""Delivery: the outbox, routes and failover, the dispatcher, receipts, worker leases, metrics."""

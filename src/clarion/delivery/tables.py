@@ -1,0 +1,101 @@
+"""Tables of the delivery feature: routes, the outbox (``messages``), attempts and leases.
+
+``messages`` is the work queue. One row per (campaign, contact), enforced by the database, is
+what makes a re-run of the planner or a restarted worker unable to send a second campaign
+message to anybody. The dispatcher claims rows by moving them from ``queued`` to ``sending`` with
+its worker id and a claim token; a row left in ``sending`` by a dead worker is what "uncertain"
+means.
+"""
+
+import sqlalchemy as sa
+
+from clarion.db.meta import metadata
+from clarion.db.types import BigId, Json, UTCDateTime
+
+Money = sa.Numeric(14, 4, asdecimal=False)
+
+routes = sa.Table(
+    "routes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("connector", sa.String(100), nullable=False),
+    # Empty lists mean "any".
+    sa.Column("countries", Json, nullable=False, default=list),
+    sa.Column("prefixes", Json, nullable=False, default=list),
+    sa.Column("carriers", Json, nullable=False, default=list),
+    sa.Column("priority", sa.Integer, nullable=False, default=100),
+    sa.Column("price_per_part", Money, nullable=False, default=0),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("campaign_id", sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("variant_id", sa.ForeignKey("campaign_variants.id", ondelete="SET NULL")),
+    sa.Column("holdout", sa.Boolean, nullable=False, default=False),
+    # holdout, queued, sending, submitted, delivered, failed, expired, cancelled, uncertain
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("destination", sa.String(320)),
+    sa.Column("route_id", sa.ForeignKey("routes.id")),
+    sa.Column("send_at", UTCDateTime, nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Column("encoding", sa.String(10)),
+    sa.Column("parts", sa.Integer, nullable=False, default=0),
+    sa.Column("cost", Money, nullable=False, default=0),
+    sa.Column("provider_id", sa.String(100)),
+    sa.Column("provider_code", sa.String(50)),
+    sa.Column("worker_id", sa.String(100)),
+    sa.Column("claim_token", sa.String(40)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("uncertain", sa.Boolean, nullable=False, default=False),
+    sa.Column("queued_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("submitted_at", UTCDateTime),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("failed_at", UTCDateTime),
+    sa.Column("expired_at", UTCDateTime),
+    sa.Column("cancelled_at", UTCDateTime),
+    sa.UniqueConstraint("campaign_id", "contact_id"),
+    sa.Index("ix_messages_due", "status", "send_at"),
+    sa.Index("ix_messages_campaign_status", "campaign_id", "status"),
+    sa.Index("ix_messages_provider_id", "provider_id"),
+)
+
+message_attempts = sa.Table(
+    "message_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("campaign_id", sa.BigInteger, nullable=False),
+    sa.Column("route_id", sa.ForeignKey("routes.id")),
+    sa.Column("worker_id", sa.String(100)),
+    # submitted, failed_permanent, failed_transient, delivered, undelivered, expired, uncertain
+    sa.Column("result", sa.String(30), nullable=False),
+    sa.Column("provider_id", sa.String(100)),
+    sa.Column("provider_code", sa.String(50)),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_message_attempts_message", "message_id"),
+    sa.Index("ix_message_attempts_campaign_at", "campaign_id", "at"),
+)
+
+worker_leases = sa.Table(
+    "worker_leases",
+    metadata,
+    # "worker:<id>" for a worker's liveness, "connector:<name>" for a connector's binds.
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("info", Json, nullable=False, default=dict),
+)
