@@ -1,0 +1,245 @@
+"""Merge clean records into ``contacts``: one set-based pass per chunk.
+
+Merge precedence (also in docs/import.md):
+
+1. **Linking.** Records of one batch that share any key (external id, E.164 phone or lower-cased
+   email) describe one person and are merged into one group, in input order.
+2. **Matching.** A group is matched to an existing contact by external id first, then phone, then
+   email (``external_id > phone > email``). If its keys point at several existing contacts, the
+   highest-precedence match wins and the other contacts are left untouched; a key that already
+   belongs to another contact is not moved (the row's value for it is ignored and counted as a
+   ``key_conflict``). Groups that match the same contact are merged.
+3. **Values.** Starting from the existing contact (if any), each record of the group in input
+   order overwrites a field when it has a non-empty value; empty cells never erase anything.
+   Custom attributes are merged key by key the same way; tags and identities are only added.
+4. **No churn.** A contact whose merged values equal its stored ones is not written at all, so
+   ``updated_at`` moves only on real change and re-running an import changes nothing.
+
+Database work per batch: one ``SELECT ... IN`` per key kind, one bulk INSERT (RETURNING ids),
+one executemany UPDATE, one bulk insert-or-ignore each for tags and identities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from clarion.contacts.cleaning import CleanContact
+from clarion.contacts.tables import contact_identities, contact_tags, contacts
+
+#: Profile columns a record can set, in table order.
+PROFILE = (
+    "external_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "phone_type",
+    "phone_region",
+    "phone_carrier",
+    "phone_timezone",
+    "email",
+    "locale",
+    "country",
+    "timezone",
+)
+_PHONE_FACTS = ("phone_type", "phone_region", "phone_carrier", "phone_timezone")
+_PLAIN = tuple(f for f in PROFILE if f not in _PHONE_FACTS and f not in ("phone", "email"))
+_KEYS = ("external_id", "phone", "email")
+_SELECT_COLS = [contacts.c.id, *(contacts.c[f] for f in PROFILE), contacts.c.attributes]
+
+
+@dataclass
+class MergeResult:
+    """What happened to each record of a batch (aligned with the input)."""
+
+    ids: list[int]  # the contact each record was merged into
+    outcomes: list[str]  # created, updated, unchanged, or merged (folded into an earlier record)
+    key_conflicts: int
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
+    """Return an INSERT for ``table`` that skips rows violating a unique key, on either database."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _link(records: Sequence[CleanContact]) -> dict[int, list[int]]:
+    """Return groups of record positions that share a key (root -> members in input order)."""
+    parent = list(range(len(records)))
+    owners: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+    for i, r in enumerate(records):
+        for owner, value in zip(owners, (r.external_id, r.phone, r.email), strict=True):
+            if value is None:
+                continue
+            j = owner.setdefault(value, i)
+            if j != i:
+                a, b = _find(parent, i), _find(parent, j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(records)):
+        groups.setdefault(_find(parent, i), []).append(i)
+    return groups
+
+
+def _existing(
+    conn: sa.Connection, workspace_id: int, records: Sequence[CleanContact]
+) -> tuple[dict[int, dict[str, Any]], list[dict[str, int]]]:
+    """Return stored contacts sharing a key with the batch, and key -> id maps per key kind."""
+    rows: dict[int, dict[str, Any]] = {}
+    maps: list[dict[str, int]] = []
+    for key in _KEYS:
+        values = list({v for r in records if (v := getattr(r, key)) is not None})
+        found: dict[str, int] = {}
+        if values:
+            col = contacts.c[key]
+            q = sa.select(*_SELECT_COLS).where(
+                contacts.c.workspace_id == workspace_id, col.in_(values)
+            )
+            for row in conn.execute(q).mappings():
+                rows[row["id"]] = dict(row)
+                found[row[key]] = row["id"]
+        maps.append(found)
+    return rows, maps
+
+
+def merge_contacts(
+    conn: sa.Connection,
+    workspace_id: int,
+    records: Sequence[CleanContact],
+    *,
+    source: str,
+    now: datetime,
+) -> MergeResult:
+    """Merge ``records`` into the workspace's contacts (see the module doc for precedence)."""
+    if not records:
+        return MergeResult([], [], 0)
+    groups = _link(records)
+    stored, maps = _existing(conn, workspace_id, records)
+
+    # Match each group to a stored contact, external id > phone > email; merge same targets.
+    by_target: dict[int | None, list[list[int]]] = {}
+    for members in groups.values():
+        target = None
+        for key, found in zip(_KEYS, maps, strict=True):
+            for i in members:
+                value = getattr(records[i], key)
+                if value is not None and value in found:
+                    target = found[value]
+                    break
+            if target is not None:
+                break
+        by_target.setdefault(target, []).append(members)
+
+    plans: list[tuple[int | None, list[int]]] = [(None, m) for m in by_target.pop(None, [])]
+    for target, member_lists in by_target.items():
+        plans.append((target, sorted(i for m in member_lists for i in m)))
+
+    ids: list[int] = [0] * len(records)
+    outcomes = ["merged"] * len(records)
+    conflicts = 0
+    inserts: list[dict[str, Any]] = []
+    insert_members: list[list[int]] = []
+    updates: list[dict[str, Any]] = []
+    for target, members in plans:
+        base = stored[target] if target is not None else None
+        values: dict[str, Any] = dict(base) if base else dict.fromkeys(PROFILE)
+        attrs: dict[str, Any] = dict(base["attributes"]) if base else {}
+        for i in members:
+            r = records[i]
+            for key, found in zip(_KEYS, maps, strict=True):
+                value = getattr(r, key)
+                if value is None:
+                    continue
+                owner = found.get(value)
+                if owner is not None and owner != target:
+                    conflicts += 1
+                    continue
+                values[key] = value
+                if key == "phone":
+                    for f in _PHONE_FACTS:
+                        values[f] = getattr(r, f)
+            for f in _PLAIN:
+                if f != "external_id" and (value := getattr(r, f)) is not None:
+                    values[f] = value
+            if r.attributes:
+                attrs.update(r.attributes)
+        first = members[0]
+        if base is None:
+            row = {f: values[f] for f in PROFILE}
+            row.update(
+                workspace_id=workspace_id,
+                attributes=attrs,
+                source=source,
+                created_at=now,
+                updated_at=now,
+            )
+            inserts.append(row)
+            insert_members.append(members)
+            outcomes[first] = "created"
+            continue
+        assert target is not None
+        for i in members:
+            ids[i] = target
+        if attrs == base["attributes"] and all(values[f] == base[f] for f in PROFILE):
+            outcomes[first] = "unchanged"
+            continue
+        row = {f: values[f] for f in PROFILE}
+        row.update(_id=target, attributes=attrs, updated_at=now)
+        updates.append(row)
+        outcomes[first] = "updated"
+
+    if inserts:
+        stmt = contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True)
+        new_ids = conn.execute(stmt, inserts).scalars().all()
+        for members, new_id in zip(insert_members, new_ids, strict=True):
+            for i in members:
+                ids[i] = int(new_id)
+    if updates:
+        # Keys named like columns become the SET clause of the executemany.
+        conn.execute(contacts.update().where(contacts.c.id == sa.bindparam("_id")), updates)
+    _add_tags_and_identities(conn, workspace_id, records, ids, now)
+    return MergeResult(ids, outcomes, conflicts)
+
+
+def _add_tags_and_identities(
+    conn: sa.Connection,
+    workspace_id: int,
+    records: Sequence[CleanContact],
+    ids: list[int],
+    now: datetime,
+) -> None:
+    tags = {(ids[i], t) for i, r in enumerate(records) for t in r.tags}
+    if tags:
+        conn.execute(
+            insert_ignore(conn, contact_tags),
+            [{"contact_id": c, "tag": t} for c, t in sorted(tags)],
+        )
+    idents = {(ns, v): ids[i] for i, r in enumerate(records) for ns, v in r.identities.items()}
+    if idents:
+        conn.execute(
+            insert_ignore(conn, contact_identities),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "contact_id": c,
+                    "namespace": ns,
+                    "value": v,
+                    "verified": False,
+                    "created_at": now,
+                }
+                for (ns, v), c in sorted(idents.items())
+            ],
+        )
