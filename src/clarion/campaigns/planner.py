@@ -1,0 +1,523 @@
+"""The planner: a campaign's audience becomes outbox rows, in chunks, set-based.
+
+Per chunk of contacts (keyset by id): one query reads the contacts with their consent state and
+whether they are already planned, Python decides per row (hash, render, parts, route, budget),
+then two bulk inserts write the messages and the exclusions. Messages are unique per
+(campaign, contact) and inserted with ON CONFLICT DO NOTHING, so running the planner again, or
+after a crash half-way, adds nothing that exists already.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor, record
+from clarion.campaigns.service import Campaign, get_campaign
+from clarion.campaigns.tables import campaign_exclusions, campaigns
+from clarion.campaigns.text import compile_body, count_parts
+from clarion.consent.tables import consent_state
+from clarion.contacts.tables import contact_tags, contacts
+from clarion.db.types import utcnow
+from clarion.delivery.routes import Route, load_routes, pick_route
+from clarion.delivery.tables import messages
+from clarion.errors import ValidationFailed
+from clarion.workspaces.tables import workspaces
+
+CHUNK = 5000
+BUCKETS = 10_000
+
+
+@dataclass
+class PlanReport:
+    """What a plan (or an estimate) found: counts, exclusions by reason, parts and cost."""
+
+    audience: int = 0
+    planned: int = 0
+    holdout: int = 0
+    already_planned: int = 0
+    excluded: Counter[str] = field(default_factory=Counter)
+    parts: int = 0
+    cost: float = 0.0
+    by_route: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_variant: Counter[str] = field(default_factory=Counter)
+    budget_reached: bool = False
+    #: Cost of the rows that existed before this plan started (for the budget cap).
+    base_spent: float | None = None
+
+    def add_route(self, route: Route, parts: int, cost: float) -> None:
+        slot = self.by_route.setdefault(route.name, {"messages": 0, "parts": 0, "cost": 0.0})
+        slot["messages"] += 1
+        slot["parts"] += parts
+        slot["cost"] += cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-ready dict."""
+        return {
+            "audience": self.audience,
+            "planned": self.planned,
+            "holdout": self.holdout,
+            "already_planned": self.already_planned,
+            "excluded": dict(self.excluded),
+            "excluded_total": sum(self.excluded.values()),
+            "parts": self.parts,
+            "cost": round(self.cost, 4),
+            "by_route": {k: {**v, "cost": round(v["cost"], 4)} for k, v in self.by_route.items()},
+            "by_variant": dict(self.by_variant),
+            "budget_reached": self.budget_reached,
+        }
+
+
+def bucket(campaign_id: int, contact_id: int) -> int:
+    """Return the contact's stable bucket 0..9999 for this campaign (same on every run)."""
+    digest = hashlib.blake2b(f"{campaign_id}:{contact_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def assign(b: int, holdout_bp: int, splits: Sequence[tuple[int, int]]) -> int | None:
+    """Return the variant id for bucket ``b``, or None for the holdout group.
+
+    The first ``holdout_bp`` buckets are the holdout; the rest are shared by the variants in
+    proportion to their splits (basis points of the non-holdout audience).
+    """
+    if b < holdout_bp:
+        return None
+    pos = (b - holdout_bp) * BUCKETS // (BUCKETS - holdout_bp)
+    acc = 0
+    for variant_id, split_bp in splits:
+        acc += split_bp
+        if pos < acc:
+            return variant_id
+    return splits[-1][0]
+
+
+def audience_ids(conn: sa.Connection, camp: Campaign) -> sa.Select[Any]:
+    """Return a SELECT of the audience's contact ids (segments, tags, static list)."""
+    aud = camp.audience
+    ws = camp.workspace_id
+    parts: list[sa.ColumnElement[bool]] = []
+    if aud.get("all"):
+        parts.append(sa.true())
+    if aud.get("tags"):
+        parts.append(
+            contacts.c.id.in_(
+                sa.select(contact_tags.c.contact_id).where(contact_tags.c.tag.in_(aud["tags"]))
+            )
+        )
+    if aud.get("contact_ids"):
+        parts.append(contacts.c.id.in_(aud["contact_ids"]))
+    segment_ids = aud.get("segment_ids") or []
+    exclude_ids = aud.get("exclude_segment_ids") or []
+    query = _segments_query()
+    if (segment_ids or exclude_ids) and query is None:
+        raise ValidationFailed(
+            "segments are not available in this installation",
+            field="audience.segment_ids",
+            value=segment_ids,
+        )
+    if segment_ids and query is not None:
+        parts.append(contacts.c.id.in_(query(conn, ws, segment_ids)))
+    q = sa.select(contacts.c.id).where(contacts.c.workspace_id == ws, sa.or_(*parts))
+    if exclude_ids and query is not None:
+        q = q.where(contacts.c.id.not_in(query(conn, ws, exclude_ids)))
+    return q
+
+
+def _segments_query() -> Callable[..., sa.Select[Any]] | None:
+    try:
+        module = importlib.import_module("clarion.segments")
+    except ImportError:
+        return None
+    fn = getattr(module, "audience_query", None)
+    return fn if callable(fn) else None
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@dataclass
+class _SendTime:
+    """Compute each recipient's send time from the schedule, cached per (zone, hour)."""
+
+    schedule: dict[str, Any]
+    now: datetime
+    default_zone: ZoneInfo
+    _cache: dict[tuple[str, int, int], datetime] = field(default_factory=dict)
+
+    def __call__(self, zone_name: str | None, best_hour: float | None) -> datetime:
+        kind = self.schedule.get("kind", "now")
+        if kind == "now":
+            return self.now
+        if kind == "at":
+            return datetime.fromisoformat(self.schedule["at"]).astimezone(UTC)
+        zone = _zone(zone_name) or self.default_zone
+        hh, mm = 9, 0
+        if self.schedule.get("local_time"):
+            hh, mm = (int(x) for x in self.schedule["local_time"].split(":"))
+        if kind == "best_hour" and best_hour is not None and 0 <= best_hour < 24:
+            hh, mm = int(best_hour), 0
+        key = (zone.key, hh, mm)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._local(zone, hh, mm)
+        return hit
+
+    def _local(self, zone: ZoneInfo, hh: int, mm: int) -> datetime:
+        fixed = self.schedule.get("date")
+        if fixed:
+            day = date.fromisoformat(fixed)
+            return datetime.combine(day, time(hh, mm), zone).astimezone(UTC)
+        local_now = self.now.astimezone(zone)
+        candidate = datetime.combine(local_now.date(), time(hh, mm), zone)
+        if candidate < local_now:
+            candidate = datetime.combine(local_now.date() + timedelta(days=1), time(hh, mm), zone)
+        return candidate.astimezone(UTC)
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    return ins.on_conflict_do_nothing()
+
+
+def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int) -> Any:
+    consent = consent_state.alias("cs")
+    existing = messages.alias("m")
+    cols: list[Any] = [
+        contacts.c.id,
+        contacts.c.first_name,
+        contacts.c.last_name,
+        contacts.c.phone,
+        contacts.c.email,
+        contacts.c.country,
+        contacts.c.phone_region,
+        contacts.c.phone_carrier,
+        contacts.c.timezone,
+        contacts.c.phone_timezone,
+        contacts.c.locale,
+        contacts.c.attributes,
+        consent.c.status.label("consent"),
+        existing.c.id.label("existing"),
+    ]
+    joined = contacts.outerjoin(
+        consent,
+        sa.and_(
+            consent.c.contact_id == contacts.c.id,
+            consent.c.channel == camp.channel,
+            consent.c.purpose == camp.purpose,
+        ),
+    ).outerjoin(
+        existing,
+        sa.and_(existing.c.contact_id == contacts.c.id, existing.c.campaign_id == camp.id),
+    )
+    if camp.schedule.get("kind") == "best_hour":
+        from clarion.traits.tables import contact_traits as tr
+
+        joined = joined.outerjoin(
+            tr, sa.and_(tr.c.contact_id == contacts.c.id, tr.c.name == "best_hour")
+        )
+        cols.append(tr.c.value_num.label("best_hour"))
+    ids = audience.where(contacts.c.id > after).order_by(contacts.c.id).limit(size).subquery()
+    return (
+        sa.select(*cols)
+        .select_from(joined)
+        .where(contacts.c.id.in_(sa.select(ids.c.id)))
+        .order_by(contacts.c.id)
+    )
+
+
+def _consent_reason(purpose: str, status: str | None) -> str | None:
+    """Return why consent forbids the send, or None (marketing needs an explicit opt-in)."""
+    if status == "opted_out":
+        return "opted_out"
+    if purpose == "marketing" and status != "opted_in":
+        return "no_consent"
+    return None
+
+
+def _iter_chunks(
+    conn: sa.Connection, camp: Campaign, chunk_size: int, after: int = 0
+) -> Iterator[Sequence[Any]]:
+    audience = audience_ids(conn, camp)
+    while True:
+        rows = conn.execute(_chunk_query(camp, audience, after, chunk_size)).all()
+        if not rows:
+            return
+        yield rows
+        after = int(rows[-1].id)
+
+
+@dataclass
+class _Planner:
+    """The per-row decisions of one plan; holds what is compiled once per campaign."""
+
+    conn: sa.Connection
+    camp: Campaign
+    now: datetime
+    report: PlanReport
+    dry_run: bool
+
+    def __post_init__(self) -> None:
+        self.routes = load_routes(self.conn, self.camp.workspace_id, self.camp.channel)
+        self.renderers = {v.id: compile_body(v.body) for v in self.camp.variants}
+        self.variant_names = {v.id: v.name for v in self.camp.variants}
+        self.splits = [(v.id, v.split_bp) for v in self.camp.variants]
+        ws_zone = self.conn.execute(
+            sa.select(workspaces.c.timezone).where(workspaces.c.id == self.camp.workspace_id)
+        ).scalar_one()
+        self.send_time = _SendTime(self.camp.schedule, self.now, _zone(ws_zone) or ZoneInfo("UTC"))
+        self.compliance = _compliance_evaluate()
+        self.address = "email" if self.camp.channel == "email" else "phone"
+        if self.report.base_spent is None:
+            self.report.base_spent = (
+                _spent(self.conn, self.camp.id) if self.camp.budget_cap is not None else 0.0
+            )
+
+    @property
+    def spent(self) -> float:
+        return (self.report.base_spent or 0.0) + self.report.cost
+
+    def chunk(self, rows: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        camp, rep = self.camp, self.report
+        out: list[dict[str, Any]] = []
+        excl: list[dict[str, Any]] = []
+        decisions = self._decisions(rows)
+        for row in rows:
+            rep.audience += 1
+            if row.existing is not None:
+                rep.already_planned += 1
+                continue
+            reason, detail, send_at = self._eligibility(row, decisions)
+            if reason is None:
+                variant_id = assign(bucket(camp.id, row.id), camp.holdout_bp, self.splits)
+                if variant_id is None:
+                    rep.holdout += 1
+                    out.append(self._holdout_row(row, send_at))
+                    continue
+                msg, reason, detail = self._message(row, variant_id, send_at)
+                if msg is not None:
+                    out.append(msg)
+                    continue
+            rep.excluded[reason or "unknown"] += 1
+            excl.append(
+                {
+                    "campaign_id": camp.id,
+                    "contact_id": row.id,
+                    "reason": reason,
+                    "detail": detail,
+                    "at": self.now,
+                }
+            )
+        return out, excl
+
+    def _decisions(self, rows: Sequence[Any]) -> dict[int, Any]:
+        if self.compliance is None:
+            return {}
+        ids = [int(r.id) for r in rows if r.existing is None]
+        body = self.camp.variants[0].body if self.camp.variants else ""
+        result = self.compliance(
+            self.conn,
+            self.camp.workspace_id,
+            ids,
+            body,
+            self.camp.purpose,
+            self.camp.channel,
+            self.now,
+        )
+        return dict(result)
+
+    def _eligibility(
+        self, row: Any, decisions: dict[int, Any]
+    ) -> tuple[str | None, str | None, datetime]:
+        send_at = self.send_time(
+            row.timezone or row.phone_timezone, getattr(row, "best_hour", None)
+        )
+        if not getattr(row, self.address):
+            return "no_address", f"contact has no {self.address}", send_at
+        if self.compliance is None:
+            reason = _consent_reason(self.camp.purpose, row.consent)
+            if reason is not None:
+                return (
+                    reason,
+                    f"{self.camp.channel}/{self.camp.purpose} consent: {row.consent}",
+                    send_at,
+                )
+            return None, None, send_at
+        decision = decisions.get(int(row.id))
+        if decision is None:
+            return "compliance", "no decision from the compliance engine", send_at
+        if not decision.allowed:
+            reasons = [str(getattr(r, "code", r)) for r in (decision.reasons or [])] or [
+                "compliance"
+            ]
+            return reasons[0], "; ".join(str(r) for r in decision.reasons or [])[:500], send_at
+        later = getattr(decision, "send_at", None)
+        return None, None, max(send_at, later) if later is not None else send_at
+
+    def _message(
+        self, row: Any, variant_id: int, send_at: datetime
+    ) -> tuple[dict[str, Any] | None, str | None, str | None]:
+        camp, rep = self.camp, self.report
+        destination = getattr(row, self.address)
+        country = row.phone_region or row.country
+        route = pick_route(self.routes, destination, country, row.phone_carrier)
+        if route is None:
+            return None, "no_route", f"no active {camp.channel} route serves {country or '?'}"
+        ctx = {
+            "first_name": row.first_name or "",
+            "last_name": row.last_name or "",
+            "phone": row.phone,
+            "email": row.email,
+            "country": row.country,
+            "locale": row.locale,
+            **(row.attributes or {}),
+        }
+        try:
+            body = self.renderers[variant_id](ctx)
+        except Exception as exc:  # a template error is this recipient's exclusion, not a crash
+            return None, "render_error", str(exc)[:500]
+        encoding, parts = count_parts(body) if camp.channel == "sms" else ("utf8", 1)
+        cost = parts * route.price_per_part
+        if camp.budget_cap is not None and self.spent + cost > camp.budget_cap + 1e-9:
+            rep.budget_reached = True
+            return None, "budget_cap", f"estimated cost would pass the budget cap {camp.budget_cap}"
+        rep.planned += 1
+        rep.parts += parts
+        rep.cost += cost
+        rep.add_route(route, parts, cost)
+        rep.by_variant[self.variant_names[variant_id]] += 1
+        return (
+            {
+                **self._base(row, send_at),
+                "variant_id": variant_id,
+                "holdout": False,
+                "status": "queued",
+                "destination": destination,
+                "route_id": route.id,
+                "body": body,
+                "encoding": encoding,
+                "parts": parts,
+                "cost": cost,
+            },
+            None,
+            None,
+        )
+
+    def _base(self, row: Any, send_at: datetime) -> dict[str, Any]:
+        return {
+            "workspace_id": self.camp.workspace_id,
+            "campaign_id": self.camp.id,
+            "contact_id": row.id,
+            "channel": self.camp.channel,
+            "send_at": send_at,
+            "queued_at": self.now,
+            "attempts": 0,
+            "uncertain": False,
+        }
+
+    def _holdout_row(self, row: Any, send_at: datetime) -> dict[str, Any]:
+        return {
+            **self._base(row, send_at),
+            "variant_id": None,
+            "holdout": True,
+            "status": "holdout",
+            "destination": None,
+            "route_id": None,
+            "body": None,
+            "encoding": None,
+            "parts": 0,
+            "cost": 0.0,
+        }
+
+
+def _compliance_evaluate() -> Callable[..., Any] | None:
+    try:
+        module = importlib.import_module("clarion.compliance")
+    except ImportError:
+        return None
+    fn = getattr(module, "evaluate", None)
+    return fn if callable(fn) else None
+
+
+def _spent(conn: sa.Connection, campaign_id: int) -> float:
+    total = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(messages.c.cost), 0)).where(
+            messages.c.campaign_id == campaign_id
+        )
+    ).scalar_one()
+    return float(total)
+
+
+def estimate(
+    conn: sa.Connection, workspace_id: int, campaign_id: int, *, chunk_size: int = CHUNK
+) -> PlanReport:
+    """Return what planning the campaign now would do, writing nothing."""
+    camp = get_campaign(conn, workspace_id, campaign_id)
+    report = PlanReport()
+    planner = _Planner(conn, camp, utcnow(), report, dry_run=True)
+    for rows in _iter_chunks(conn, camp, chunk_size):
+        planner.chunk(rows)
+    return report
+
+
+def plan_chunk(
+    conn: sa.Connection,
+    actor: Actor,
+    campaign_id: int,
+    *,
+    after: int = 0,
+    chunk_size: int = CHUNK,
+    report: PlanReport | None = None,
+) -> tuple[PlanReport, int | None]:
+    """Plan one chunk of the audience after contact id ``after``.
+
+    Return the report (accumulated into ``report`` if given) and the last contact id handled,
+    or None when the audience is exhausted.
+    """
+    camp = get_campaign(conn, actor.workspace_id, campaign_id)
+    report = report if report is not None else PlanReport()
+    planner = _Planner(conn, camp, utcnow(), report, dry_run=False)
+    for rows in _iter_chunks(conn, camp, chunk_size, after):
+        out, excl = planner.chunk(rows)
+        if out:
+            conn.execute(_insert(conn, messages), out)
+        if excl:
+            conn.execute(_insert(conn, campaign_exclusions), excl)
+        return report, int(rows[-1].id)
+    return report, None
+
+
+def plan_campaign(
+    engine: Engine, actor: Actor, campaign_id: int, *, chunk_size: int = CHUNK
+) -> PlanReport:
+    """Plan the whole audience, committing chunk by chunk (a crash resumes where it stopped)."""
+    report = PlanReport()
+    after: int | None = 0
+    while after is not None:
+        with engine.begin() as conn:
+            report, after = plan_chunk(
+                conn, actor, campaign_id, after=after, chunk_size=chunk_size, report=report
+            )
+    with engine.begin() as conn:
+        conn.execute(
+            campaigns.update().where(campaigns.c.id == campaign_id).values(planned_at=utcnow())
+        )
+        record(conn, actor, "campaign.plan", "campaign", campaign_id, report.to_dict())
+    return report
