@@ -1,0 +1,637 @@
+"""The ESME side: a connector's binds, its window, throughput limit, retries and receipts.
+
+``Connector(config, on_receipt, on_mo)`` runs one connector's binds in the current event loop:
+``start()`` binds, ``submit(message)`` sends one message (all its parts) and returns its
+SendResult, ``stop(drain=True)`` lets what is in flight finish, unbinds and closes. It is also a
+``Channel`` (``open``/``send``/``close``). Who owns which connector across workers is decided by
+the campaigns feature, not here.
+
+What happens to a part that is not simply accepted:
+
+* a refusal is looked up in the retry policy (``policy.POLICY``): permanent ones fail the
+  message, transient ones are retried after a backoff; throttling also pauses the whole
+  connector for that backoff, so the other messages slow down too instead of hammering;
+* a link that breaks or a response that never comes leaves the part *uncertain*: the SMSC may
+  have it. It is reported as such (not retried, to avoid duplicates) unless the connector says
+  ``resubmit_uncertain``;
+* a part waiting for a window slot when the link breaks was never sent and simply waits for the
+  reconnection (with backoff) and goes out then.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from clarion.channels.base import Inbound, OutboundMessage, Receipt, Report, SendResult
+from clarion.channels.smpp import pdu as P
+from clarion.channels.smpp.config import ConnectorConfig
+from clarion.channels.smpp.gsm import decode_text
+from clarion.channels.smpp.mo import Reassembler, split_part
+from clarion.channels.smpp.parts import InvalidMessage, Prepared, prepare
+from clarion.channels.smpp.policy import NOT_SENT, UNCERTAIN, Rule, code_name, rule_for
+from clarion.channels.smpp.receipts import FINAL_STATES, normalise_id, receipt_from_pdu
+from clarion.channels.smpp.session import ConnectionLost, ResponseTimeout, SmppSession
+from clarion.db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+ReceiptCallback = Callable[[Receipt], None]
+MoCallback = Callable[[Inbound], None]
+
+_BIND_COMMANDS = {
+    "transceiver": P.BIND_TRANSCEIVER,
+    "transmitter": P.BIND_TRANSMITTER,
+    "receiver": P.BIND_RECEIVER,
+}
+#: Bind refusals that no reconnection will fix without a change of configuration.
+_BIND_FATAL = {P.ESME_RINVPASWD, P.ESME_RINVSYSID}
+
+
+class BindRefused(Exception):
+    """The SMSC answered the bind with an error status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"bind refused: {P.status_name(status)}")
+        self.status = status
+
+
+class _NotSent(Exception):
+    """No bind could take the part (connector stopping, or no bind up in time)."""
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class RateLimiter:
+    """Space sends ``1/rate`` apart (a small burst allowed); ``hold`` pauses everyone."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.burst = self.interval * max(1.0, rate * 0.02)  # ~20 ms of sends at once
+        self._next = 0.0
+        self.hold_until = 0.0
+
+    async def acquire(self) -> None:
+        """Wait until one more send fits within the rate."""
+        now = time.monotonic()
+        if now < self.hold_until:
+            await asyncio.sleep(self.hold_until - now)
+            now = time.monotonic()
+        if not self.interval:
+            return
+        slot = max(self._next, now - self.burst)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def hold(self, seconds: float) -> None:
+        """Pause every sender for ``seconds`` (the SMSC asked us to slow down)."""
+        self.hold_until = max(self.hold_until, time.monotonic() + seconds)
+
+
+class Latencies:
+    """The last ``size`` submit-to-response times, in a fixed buffer (flat memory)."""
+
+    def __init__(self, size: int = 65536) -> None:
+        self._buf = array.array("d", bytes(8 * size))
+        self._size = size
+        self._n = 0
+
+    def add(self, seconds: float) -> None:
+        """Record one latency."""
+        self._buf[self._n % self._size] = seconds
+        self._n += 1
+
+    def percentile(self, q: float) -> float | None:
+        """Return the q-th percentile (0..100) of the recorded latencies, in seconds."""
+        count = min(self._n, self._size)
+        if not count:
+            return None
+        values = sorted(self._buf[:count])
+        return values[min(int(q / 100 * count), count - 1)]
+
+
+@dataclass
+class ConnectorStats:
+    """Counters a person (or a benchmark) reads to see what a connector did."""
+
+    submitted_parts: int = 0
+    accepted_parts: int = 0
+    messages_ok: int = 0
+    messages_failed: int = 0
+    retries: int = 0
+    uncertain: int = 0
+    receipts: int = 0
+    receipts_matched: int = 0
+    mo: int = 0
+    binds_made: int = 0
+    bind_failures: int = 0
+    malformed: int = 0
+    refusals: Counter[str] = field(default_factory=Counter)
+
+
+class EsmeSession(SmppSession):
+    """One bind's connection: answers deliver_sm and records accepted submits' ids."""
+
+    def __init__(self, bind: Bind) -> None:
+        super().__init__(response_timeout=bind.connector.config.response_timeout)
+        self.bind = bind
+        #: seq -> (prepared message, part index) of submits on the wire, to track their ids
+        #: the moment the response is read (a receipt may be in the same TCP read).
+        self.tickets: dict[int, tuple[Prepared, int]] = {}
+
+    def on_request(self, pdu: P.Pdu) -> None:
+        if pdu.command_id in (P.DELIVER_SM, P.DATA_SM):
+            status = self.bind.connector._on_deliver(pdu)
+            # deliver_sm_resp: message_id is unused and set to NULL (4.6.2).
+            if status:
+                self.write(P.header_only(pdu.command_id | P.RESP, pdu.seq, status))
+            else:
+                self.write(P.HEADER.pack(17, pdu.command_id | P.RESP, 0, pdu.seq) + b"\x00")
+        else:
+            self.generic_nack(pdu.seq, P.ESME_RINVCMDID)
+
+    def on_response(self, command_id: int, status: int, seq: int, raw: bytes) -> None:
+        log.debug("%s: response 0x%08x seq %d nobody waits for", self.peer, command_id, seq)
+
+    def on_matched(self, seq: int, pdu: P.Pdu) -> None:
+        ticket = self.tickets.pop(seq, None)
+        if ticket is not None and pdu.command_id == P.SUBMIT_SM | P.RESP and not pdu.status:
+            self.bind.connector._track(pdu.fields.get("message_id", ""), ticket[0], ticket[1])
+
+    def on_malformed(self, err: P.PduError) -> None:
+        self.bind.connector.stats.malformed += 1
+        super().on_malformed(err)
+
+    def on_closed(self, exc: Exception | None) -> None:
+        self.tickets.clear()
+
+
+class Bind:
+    """One bind of a connector: connects, binds, keeps the link alive, reconnects."""
+
+    def __init__(self, connector: Connector, index: int, command_id: int) -> None:
+        self.connector = connector
+        self.index = index
+        self.command_id = command_id
+        self.transmits = command_id != P.BIND_RECEIVER
+        self.session: EsmeSession | None = None
+        self.inflight = 0
+        self.last_error: str | None = None
+        self.first_attempt: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def up(self) -> bool:
+        """Return whether this bind is connected and bound."""
+        return self.session is not None and self.session.is_open
+
+    async def run(self) -> None:
+        """Keep this bind up until the connector stops, backing off between attempts."""
+        cfg = self.connector.config
+        delay = cfg.reconnect_min
+        while not self.connector._stopping:
+            try:
+                await self._connect()
+                delay = cfg.reconnect_min
+                self.connector._bind_up(self)
+                self._settle_first()
+                await self._keep_alive()
+            except BindRefused as exc:
+                self.last_error = str(exc)
+                self.connector.stats.bind_failures += 1
+                log.warning("%s bind %d: %s", cfg.name, self.index, exc)
+                if exc.status in _BIND_FATAL:
+                    delay = cfg.reconnect_max
+            except (OSError, ConnectionLost, ResponseTimeout, TimeoutError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.connector.stats.bind_failures += 1
+                log.info("%s bind %d: %s", cfg.name, self.index, self.last_error)
+            finally:
+                self.connector._bind_down(self)
+                if self.session is not None:
+                    self.session.abort()
+                    self.session = None
+            self._settle_first()
+            if self.connector._stopping:
+                break
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, cfg.reconnect_max)
+
+    def _settle_first(self) -> None:
+        if not self.first_attempt.done():
+            self.first_attempt.set_result(None)
+
+    async def _connect(self) -> None:
+        cfg = self.connector.config
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(cfg.bind_timeout):
+            _, session = await loop.create_connection(lambda: EsmeSession(self), cfg.host, cfg.port)
+            self.session = session
+            resp = await session.request(
+                self.command_id,
+                {
+                    "system_id": cfg.system_id,
+                    "password": cfg.password,
+                    "system_type": cfg.system_type,
+                    "interface_version": P.INTERFACE_VERSION,
+                    "addr_ton": 0,
+                    "addr_npi": 0,
+                    "address_range": "",
+                },
+            )
+        if resp.status:
+            raise BindRefused(resp.status)
+        self.connector.stats.binds_made += 1
+
+    async def _keep_alive(self) -> None:
+        """Send enquire_link when the link is idle; return when it closes or stops answering."""
+        cfg = self.connector.config
+        session = self.session
+        assert session is not None
+        while session.is_open:
+            idle = time.monotonic() - session.last_received
+            wait = max(cfg.enquire_link_interval - idle, 0.01)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(session.closed), wait)
+            if not session.is_open:
+                return
+            if time.monotonic() - session.last_received >= cfg.enquire_link_interval:
+                await session.request(P.ENQUIRE_LINK)  # ResponseTimeout ends the bind
+
+    async def unbind(self, timeout: float = 2.0) -> None:
+        """Send unbind, wait briefly for unbind_resp and close."""
+        session = self.session
+        if session is None or not session.is_open:
+            return
+        with contextlib.suppress(ConnectionLost, ResponseTimeout, TimeoutError):
+            await asyncio.wait_for(session.request(P.UNBIND), timeout)
+        session.close()
+
+
+class Connector:
+    """One SMPP connector: several binds, a window per bind, a throughput limit, retries."""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        on_receipt: ReceiptCallback | None = None,
+        on_mo: MoCallback | None = None,
+        *,
+        on_report: Callable[[Report], None] | None = None,
+        policy: dict[int, Rule] | None = None,
+    ) -> None:
+        self.config = config
+        self._on_receipt = on_receipt or on_report
+        self._on_mo = on_mo or on_report
+        self.policy = policy
+        self.stats = ConnectorStats()
+        self.latencies = Latencies()
+        self.binds: list[Bind] = []
+        self._ready: list[Bind] = []
+        self._rr = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._rate = RateLimiter(config.throughput)
+        self._tracked: dict[str, tuple[str, int, int]] = {}
+        self._orphans: dict[str, tuple[float, Receipt]] = {}
+        self._mo = Reassembler()
+        self._active = 0
+        self._idle: asyncio.Event | None = None
+        self._accepting = False
+        self._stopping = False
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self, *, wait: bool = True) -> None:
+        """Open the binds; with ``wait``, return once each has tried to bind once."""
+        cfg = self.config
+        self._stopping = False
+        self._accepting = True
+        self._idle = asyncio.Event()
+        self._idle.set()
+        plan: list[int] = []
+        if cfg.bind_mode == "transmitter_receiver":
+            plan = [P.BIND_TRANSMITTER] * cfg.binds + [P.BIND_RECEIVER]
+        else:
+            plan = [_BIND_COMMANDS[cfg.bind_mode]] * cfg.binds
+        self.binds = [Bind(self, i, cid) for i, cid in enumerate(plan)]
+        for bind in self.binds:
+            bind.task = asyncio.create_task(bind.run(), name=f"smpp-{cfg.name}-{bind.index}")
+        self._housekeeping = asyncio.create_task(self._sweep_loop())
+        if wait:
+            await asyncio.gather(*(b.first_attempt for b in self.binds))
+
+    open = start
+
+    async def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
+        """Stop taking messages; with ``drain``, let those in flight finish; unbind; close."""
+        self._accepting = False
+        if drain and self._idle is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout)
+        self._stopping = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        await asyncio.gather(*(b.unbind() for b in self.binds), return_exceptions=True)
+        tasks = [b.task for b in self.binds if b.task is not None]
+        if self._housekeeping is not None:
+            tasks.append(self._housekeeping)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._flush_orphans(everything=True)
+
+    async def close(self) -> None:
+        """Stop, draining what is in flight (the Channel protocol's close)."""
+        await self.stop(drain=True)
+
+    @property
+    def binds_up(self) -> int:
+        """Return how many binds are connected and bound."""
+        return sum(1 for b in self.binds if b.up)
+
+    def _bind_up(self, bind: Bind) -> None:
+        if bind.transmits and bind not in self._ready:
+            self._ready.append(bind)
+            for _ in range(self.config.window):
+                self._wake_one()
+
+    def _bind_down(self, bind: Bind) -> None:
+        if bind in self._ready:
+            self._ready.remove(bind)
+
+    # -- sending --------------------------------------------------------------------------------
+    async def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        """Send every message of ``batch`` concurrently; return their results in order."""
+        return list(await asyncio.gather(*(self.submit(m) for m in batch)))
+
+    async def submit(self, message: OutboundMessage) -> SendResult:
+        """Send one message (all its parts) and return its result."""
+        if not self._accepting:
+            return SendResult.failed(
+                message.ref, permanent=False, code="NOT_SENT", message="connector stopped"
+            )
+        try:
+            prepared = prepare(message, self.config)
+        except InvalidMessage as exc:
+            self.stats.messages_failed += 1
+            return SendResult.failed(message.ref, permanent=True, code=exc.code, message=str(exc))
+        self._active += 1
+        if self._idle is not None:
+            self._idle.clear()
+        try:
+            result = await self._submit_parts(prepared)
+        finally:
+            self._active -= 1
+            if not self._active and self._idle is not None:
+                self._idle.set()
+        if result.ok:
+            self.stats.messages_ok += 1
+        else:
+            self.stats.messages_failed += 1
+        return result
+
+    async def _submit_parts(self, prepared: Prepared) -> SendResult:
+        ids: list[str] = []
+        attempts = 1
+        for part in range(len(prepared.tails)):
+            status, value, tries = await self._submit_part(prepared, part)
+            attempts = max(attempts, tries)
+            if status:
+                rule = rule_for(status, self.policy) if status > 0 else None
+                uncertain = status == UNCERTAIN
+                if uncertain:
+                    self.stats.uncertain += 1
+                return SendResult.failed(
+                    prepared.ref,
+                    permanent=bool(rule and rule.permanent),
+                    code=code_name(status),
+                    message=value,
+                    uncertain=uncertain,
+                    provider_ids=ids,
+                    parts=len(prepared.tails),
+                    attempts=tries,
+                )
+            ids.append(value)
+        cost = self.config.cost_per_part
+        return SendResult.submitted(
+            prepared.ref,
+            ids,
+            cost=None if cost is None else cost * prepared.segments,
+            attempts=attempts,
+        )
+
+    async def _submit_part(self, prepared: Prepared, part: int) -> tuple[int, str, int]:
+        """Return (0, provider id, attempts) or (status, reason, attempts) for one part."""
+        cfg = self.config
+        deadline = time.monotonic() + cfg.submit_wait
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._rate.acquire()
+            try:
+                bind = await self._acquire(deadline)
+            except _NotSent as exc:
+                return NOT_SENT, str(exc), attempt
+            session = bind.session
+            assert session is not None
+            seq = session.next_seq()
+            sent_at = time.monotonic()
+            try:
+                fut = session.request_raw(seq, prepared.pdu(seq, part))
+            except ConnectionLost:
+                self._release(bind)
+                attempt -= 1  # never left us: not an attempt
+                continue
+            session.tickets[seq] = (prepared, part)
+            self.stats.submitted_parts += 1
+            try:
+                resp = await fut
+            except (ConnectionLost, ResponseTimeout) as exc:
+                session.tickets.pop(seq, None)
+                status, reason = UNCERTAIN, f"{type(exc).__name__}: {exc}"
+            else:
+                self.latencies.add(time.monotonic() - sent_at)
+                status, reason = resp.status, P.status_name(resp.status)
+                if not status:
+                    self.stats.accepted_parts += 1
+                    msg_id: str = resp.fields.get("message_id", "")
+                    return 0, normalise_id(msg_id, cfg.submit_id_format), attempt
+            finally:
+                self._release(bind)
+            if status == UNCERTAIN:
+                if not cfg.resubmit_uncertain:
+                    return status, reason, attempt
+                rule = Rule("transient", max_retries=3, backoff=cfg.reconnect_min)
+            else:
+                self.stats.refusals[P.status_name(status)] += 1
+                rule = rule_for(status, self.policy)
+            if rule.permanent or attempt > rule.max_retries:
+                return status, reason, attempt
+            delay = rule.delay(attempt)
+            if status in (P.ESME_RTHROTTLED, P.ESME_RMSGQFUL):
+                self._rate.hold(delay)
+            self.stats.retries += 1
+            await asyncio.sleep(delay)
+            deadline = time.monotonic() + cfg.submit_wait
+
+    async def _acquire(self, deadline: float) -> Bind:
+        """Return a bound transmitter with a free window slot, waiting for one if needed."""
+        window = self.config.window
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._stopping:
+                raise _NotSent("connector stopped")
+            ready = self._ready
+            count = len(ready)
+            for i in range(count):
+                bind = ready[(self._rr + i) % count]
+                if bind.inflight < window and bind.up:
+                    self._rr = (self._rr + i + 1) % count
+                    bind.inflight += 1
+                    return bind
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _NotSent("no bind with a free window in time")
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(remaining, _expire, waiter)
+            try:
+                await waiter
+            except TimeoutError:
+                if not self._ready:
+                    raise _NotSent("no bind came up in time") from None
+                # Binds are up and merely busy: keep waiting for a slot.
+                deadline = time.monotonic() + self.config.submit_wait
+            finally:
+                timer.cancel()
+
+    def _release(self, bind: Bind) -> None:
+        bind.inflight -= 1
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    # -- receipts and MO ------------------------------------------------------------------------
+    def _track(self, raw_id: str, prepared: Prepared, part: int) -> None:
+        """Remember which message a part's provider id belongs to, until its final receipt."""
+        key = normalise_id(raw_id, self.config.submit_id_format)
+        orphan = self._orphans.pop(key, None)
+        info = (prepared.ref, part, len(prepared.tails))
+        if orphan is not None:
+            self._report_receipt(orphan[1], info)
+            if orphan[1].final:
+                return
+        tracked = self._tracked
+        tracked[key] = info
+        if len(tracked) > self.config.max_tracked:
+            del tracked[next(iter(tracked))]
+
+    def _on_deliver(self, pdu: P.Pdu) -> int:
+        """Handle a deliver_sm or data_sm; return the command_status to answer with."""
+        try:
+            fields = receipt_from_pdu(pdu)
+            if fields is not None:
+                self._on_receipt_pdu(fields.message_id, fields.state, fields.error, fields.done_at)
+            else:
+                self._on_mo_pdu(pdu)
+        except Exception:
+            # Our callback failed: ask the SMSC to try again later rather than lose it.
+            log.exception("%s: handling deliver_sm failed", self.config.name)
+            return P.ESME_RX_T_APPN
+        return 0
+
+    def _on_receipt_pdu(
+        self, raw_id: str, state: str, error: str | None, done_at: datetime | None
+    ) -> None:
+        self.stats.receipts += 1
+        key = normalise_id(raw_id, self.config.receipt_id_format)
+        final = state in FINAL_STATES
+        receipt = Receipt(
+            provider_id=key,
+            state=state,
+            final=final,
+            error=error,
+            done_at=done_at,
+            connector=self.config.name,
+        )
+        info = self._tracked.pop(key, None) if final else self._tracked.get(key)
+        if info is None:
+            # The response carrying this id may not have been read yet (another bind, same
+            # read): hold the receipt briefly before reporting it unmatched.
+            self._orphans[key] = (time.monotonic(), receipt)
+            return
+        self._report_receipt(receipt, info)
+
+    def _report_receipt(self, receipt: Receipt, info: tuple[str, int, int] | None) -> None:
+        if info is not None:
+            self.stats.receipts_matched += 1
+            receipt = Receipt(
+                receipt.provider_id,
+                receipt.state,
+                receipt.final,
+                receipt.error,
+                receipt.done_at,
+                info[0],
+                info[1],
+                info[2],
+                receipt.connector,
+            )
+        if self._on_receipt is not None:
+            self._on_receipt(receipt)
+
+    def _on_mo_pdu(self, pdu: P.Pdu) -> None:
+        fields = pdu.fields
+        source, dest = fields.get("source_addr", ""), fields.get("destination_addr", "")
+        whole = self._mo.add(source, dest, fields.get("data_coding", 0), split_part(pdu))
+        if whole is not None:
+            self._emit_mo(source, dest, *whole)
+
+    def _emit_mo(
+        self, source: str, dest: str, payload: bytes, data_coding: int, parts: int
+    ) -> None:
+        self.stats.mo += 1
+        if self._on_mo is not None:
+            self._on_mo(
+                Inbound(
+                    sender=source,
+                    to=dest,
+                    text=decode_text(payload, data_coding),
+                    received_at=utcnow(),
+                    parts=parts,
+                    connector=self.config.name,
+                    raw=payload,
+                )
+            )
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._flush_orphans()
+            for source, dest, payload, dcs, parts in self._mo.expired():
+                self._emit_mo(source, dest, payload, dcs, parts)
+
+    def _flush_orphans(self, *, everything: bool = False, grace: float = 5.0) -> None:
+        limit = time.monotonic() - grace
+        for key, (at, receipt) in list(self._orphans.items()):
+            if everything or at < limit:
+                del self._orphans[key]
+                self._report_receipt(receipt, None)

@@ -1,0 +1,179 @@
+"""Turn an OutboundMessage into submit_sm PDUs in the connector's concatenation mode.
+
+The fixed part of a message's submit_sm body (addresses, esm_class, data_coding...) is encoded
+once per message; each part then costs one header pack and two concatenations, which keeps the
+hot path free of per-field work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from clarion.channels.base import OutboundMessage
+from clarion.channels.smpp import pdu as P
+from clarion.channels.smpp.config import ConnectorConfig
+
+
+class InvalidMessage(Exception):
+    """A message this connector can never send as it is (a permanent failure)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A message ready to go: the common body prefix and, per part, what follows it."""
+
+    ref: str
+    prefix: bytes  # service_type .. sm_default_msg_id, encoded once
+    tails: list[bytes]  # per part: sm_length + short_message + TLVs
+    segments: int  # SMS segments billed (payload mode sends them as one PDU)
+
+    def pdu(self, seq: int, part: int) -> bytes:
+        """Return the submit_sm of part ``part`` with sequence number ``seq``."""
+        tail = self.tails[part]
+        return P.HEADER.pack(16 + len(self.prefix) + len(tail), P.SUBMIT_SM, 0, seq) + (
+            self.prefix + tail
+        )
+
+
+def concat_udh(ref: int, total: int, seq: int, *, ref_bits: int = 8) -> bytes:
+    """Return the concatenation UDH (TS 23.040 9.2.3.24.1 and .8), length octet included."""
+    if ref_bits == 16:
+        return bytes((6, 0x08, 4, (ref >> 8) & 0xFF, ref & 0xFF, total, seq))
+    return bytes((5, 0x00, 3, ref & 0xFF, total, seq))
+
+
+def source_address(sender: str, cfg: ConnectorConfig) -> tuple[str, int, int]:
+    """Return (address, TON, NPI) for a sender id, choosing TON/NPI by its shape.
+
+    Alphanumeric ids are TON 5 (alphanumeric) NPI 0 and at most 11 characters; short codes (up to
+    8 digits) TON 3 (network specific) NPI 0; long numbers TON 1 (international) NPI 1 (E.164).
+    A connector may force its own TON/NPI (some SMSCs want 0/1 for everything).
+    """
+    addr = sender.strip()
+    digits = addr[1:] if addr.startswith("+") else addr
+    if not addr:
+        ton, npi = 0, 0
+    elif not digits.isdigit():
+        if len(addr) > 11:
+            raise InvalidMessage("INVALID_SENDER", f"alphanumeric sender {addr!r} is over 11")
+        ton, npi = 5, 0
+    elif len(digits) <= 8:
+        addr, ton, npi = digits, 3, 0
+    else:
+        addr, ton, npi = digits, 1, 1
+    if cfg.source_ton is not None:
+        ton = cfg.source_ton
+    if cfg.source_npi is not None:
+        npi = cfg.source_npi
+    return addr, ton, npi
+
+
+def relative_validity(period: timedelta) -> str:
+    """Return an SMPP relative time (7.1.1, ``YYMMDDhhmmsstnnR``) for ``period`` (max 99 days)."""
+    total = max(int(period.total_seconds()), 0)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"0000{min(days, 99):02d}{hours:02d}{minutes:02d}{seconds:02d}000R"
+
+
+def _cstr(value: str) -> bytes:
+    return value.encode("latin-1") + b"\x00"
+
+
+def _encode_text(text: str, ref_bits: int) -> tuple[list[bytes], int]:
+    """Return (segments, data_coding) from the text engine ``clarion.messages.encoding``."""
+    try:
+        engine: Any = importlib.import_module("clarion.messages.encoding")
+    except ImportError:  # pragma: no cover - the text engine is another feature's module
+        raise InvalidMessage(
+            "NO_TEXT_ENGINE", "clarion.messages.encoding is not installed: send segments"
+        ) from None
+    encoded = engine.encode(text, ref_bits=ref_bits)
+    return list(encoded.segments), int(encoded.data_coding)
+
+
+_refs = itertools.count(1)
+
+
+def next_reference() -> int:
+    """Return a concatenation reference number (wraps within 16 bits)."""
+    return next(_refs) & 0xFFFF
+
+
+def prepare(msg: OutboundMessage, cfg: ConnectorConfig) -> Prepared:
+    """Return the submit_sm parts of ``msg`` or raise InvalidMessage."""
+    if msg.segments is not None:
+        segments: Sequence[bytes] = msg.segments
+        data_coding = msg.data_coding if msg.data_coding is not None else cfg.default_data_coding
+    elif msg.text is not None:
+        segments, data_coding = _encode_text(msg.text, cfg.udh_ref_bits)
+        if data_coding == 0:
+            data_coding = cfg.default_data_coding
+    else:
+        raise InvalidMessage("EMPTY", "a message needs text or segments")
+    if not segments:
+        segments = [b""]
+    if len(segments) > 255:
+        raise InvalidMessage("TOO_LONG", f"{len(segments)} parts: at most 255")
+    dest = msg.to.strip().removeprefix("+")
+    if not dest.isdigit() or len(dest) > 20:
+        raise InvalidMessage("INVALID_DESTINATION", f"destination {msg.to!r} is not a number")
+    source, ton, npi = source_address(msg.sender or cfg.source_addr, cfg)
+    multipart = len(segments) > 1
+    mode = cfg.concatenation if multipart else "single"
+    esm_class = P.ESM_UDHI if mode == "udh" else 0
+    wants_receipt = cfg.registered_delivery if msg.receipt is None else int(msg.receipt)
+    validity = relative_validity(msg.validity) if msg.validity else ""
+    prefix = b"".join(
+        (
+            b"\x00",  # service_type: SMSC default
+            bytes((ton, npi)),
+            _cstr(source),
+            bytes((cfg.dest_ton, cfg.dest_npi)),
+            _cstr(dest),
+            bytes((esm_class, 0, 0)),  # esm_class, protocol_id, priority_flag
+            b"\x00",  # schedule_delivery_time: now
+            _cstr(validity),
+            bytes((wants_receipt, 0, data_coding, 0)),
+        )
+    )
+    tails: list[bytes]
+    if mode == "single":
+        tails = [_short_message(segments[0])]
+    elif mode == "payload":
+        payload = b"".join(segments)
+        tails = [b"\x00" + struct.pack(">HH", P.TAG_MESSAGE_PAYLOAD, len(payload)) + payload]
+    else:
+        ref = next_reference()
+        total = len(segments)
+        if mode == "udh":
+            tails = [
+                _short_message(concat_udh(ref, total, i + 1, ref_bits=cfg.udh_ref_bits) + seg)
+                for i, seg in enumerate(segments)
+            ]
+        else:  # sar
+            tails = [
+                _short_message(seg)
+                + struct.pack(">HHH", P.TAG_SAR_MSG_REF_NUM, 2, ref)
+                + struct.pack(">HHB", P.TAG_SAR_TOTAL_SEGMENTS, 1, total)
+                + struct.pack(">HHB", P.TAG_SAR_SEGMENT_SEQNUM, 1, i + 1)
+                for i, seg in enumerate(segments)
+            ]
+    return Prepared(msg.ref, prefix, tails, len(segments))
+
+
+def _short_message(data: bytes) -> bytes:
+    if len(data) > 254:
+        raise InvalidMessage("TOO_LONG", "a part is longer than 254 octets")
+    return bytes((len(data),)) + data
