@@ -104,7 +104,9 @@ def _window(value: Any, where: str) -> tuple[time, time] | None:
     return start, end
 
 
-def _intersect(a: tuple[time, time] | None, b: tuple[time, time] | None) -> tuple[time, time] | None:
+def _intersect(
+    a: tuple[time, time] | None, b: tuple[time, time] | None
+) -> tuple[time, time] | None:
     if a is None or b is None:
         return a or b
     start, end = max(a[0], b[0]), min(a[1], b[1])
@@ -247,7 +249,7 @@ def _region_of_prefix(prefix: str) -> str | None:
     # Region depends on the country code and, in NANP (+1), on the area code: a prefix of the
     # number is enough and lets a million recipients share a few hundred lookups.
     try:
-        num = phonenumbers.parse(prefix + "0" * 7, None)
+        num = phonenumbers.parse(prefix + "5550100", None)
     except phonenumbers.NumberParseException:
         return None
     region: str | None = phonenumbers.region_code_for_number(num)

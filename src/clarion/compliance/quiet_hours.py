@@ -22,7 +22,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(f"unknown time zone {name!r}", field="timezone", value=name) from None
+        raise ValidationFailed(
+            f"unknown time zone {name!r}", field="timezone", value=name
+        ) from None
 
 
 def _valid_zone(name: str | None) -> str | None:
@@ -72,10 +74,14 @@ def resolve_zone(
     return workspace_tz, "workspace"
 
 
-def _local(d: datetime, t: time, tz: ZoneInfo) -> datetime:
+def _local(d: datetime, t: time, tz: ZoneInfo, after: datetime) -> datetime:
     # A wall time inside a DST gap (02:30 on a spring-forward night) does not exist; the
-    # round trip through UTC lands on the equivalent instant after the gap.
-    return datetime.combine(d.date(), t, tzinfo=tz).astimezone(UTC)
+    # round trip through UTC lands on the equivalent instant after the gap. A wall time in
+    # the repeated hour of a fall-back night exists twice: take the first not before ``after``.
+    first = datetime.combine(d.date(), t, tzinfo=tz).astimezone(UTC)
+    if first >= after:
+        return first
+    return datetime.combine(d.date(), t, tzinfo=tz).replace(fold=1).astimezone(UTC)
 
 
 def next_allowed(at: datetime, tz_name: str, window: tuple[time, time] | None) -> datetime:
@@ -101,7 +107,7 @@ def next_allowed(at: datetime, tz_name: str, window: tuple[time, time] | None) -
     if start <= wall < end:
         return at
     day = local if wall < start else local + timedelta(days=1)
-    return _local(day, start, tz)
+    return _local(day, start, tz, at)
 
 
 def in_window(at: datetime, tz_name: str, window: tuple[time, time] | None) -> bool:

@@ -261,8 +261,8 @@ class Screener:
                 found.setdefault(k, []).append((pi, s - offsets[k], e - offsets[k]))
         check_urls = self.shortener_action != "allow" or bool(self.allowed_domains)
         if check_urls:
-            for k, s in enumerate(norm):
-                if "." in s and k not in found:
+            for k, text in enumerate(norm):
+                if "." in text and k not in found:
                     found[k] = []
         out = [_OK] * len(texts)
         for k, matches in found.items():
@@ -309,18 +309,14 @@ class Screener:
             return "url_not_allowed", "block"
         return None
 
-    def _variable_links(
-        self, text: str, values: Sequence[str], source: str | None
-    ) -> list[Hit]:
+    def _variable_links(self, text: str, values: Sequence[str], source: str | None) -> list[Hit]:
         if self.links_in_variables:
             return []
         hits = []
         for value in values:
             if value and find_urls(normalise(value)):
                 at = max(text.find(value), 0)
-                hits.append(
-                    Hit("link_in_variable", "block", "url", value, at, at + len(value))
-                )
+                hits.append(Hit("link_in_variable", "block", "url", value, at, at + len(value)))
         if source is not None:
             # Positions here are in the template source, which is what the author edits.
             norm, starts, ends = normalise_with_map(source)
@@ -336,9 +332,7 @@ class Screener:
 def _whole_word(text: str, s: int, e: int) -> bool:
     before = text[s - 1] if s > 0 else " "
     after = text[e] if e < len(text) else " "
-    return not (before.isascii() and before.isalnum()) and not (
-        after.isascii() and after.isalnum()
-    )
+    return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
 
 
 @lru_cache(maxsize=64)

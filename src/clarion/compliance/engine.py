@@ -1,0 +1,344 @@
+"""Decide, for a chunk of recipients, whether and when a message may go to each.
+
+``evaluate`` loads everything a chunk needs in a few set-based queries (contacts, consent,
+suppression, send counts per cap window) and then applies the pure rules of ``policies``,
+``quiet_hours``, ``content`` and ``screening``. Rules that depend only on the text and the
+jurisdiction run once per jurisdiction present in the chunk, not once per recipient, which is
+what lets the campaign planner call it for a million recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from clarion.compliance.content import Reason, first_message_reasons, wording_reasons
+from clarion.compliance.history import SendHistory, SendLogHistory
+from clarion.compliance.policies import Policy, builtin, jurisdictions_for, resolve
+from clarion.compliance.quiet_hours import next_allowed, resolve_zone, zone
+from clarion.compliance.screening import Screening, build_screener
+from clarion.compliance.settings import policy_overrides, workspace_terms
+from clarion.compliance.suppression import suppressed
+from clarion.consent.tables import consent_state
+from clarion.contacts.tables import contacts
+from clarion.errors import ValidationFailed
+from clarion.workspaces.tables import workspaces
+
+PURPOSES = ("marketing", "transactional")
+CHANNELS = ("sms", "email", "social")
+CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What is being sent: the text as the recipient sees it, and where it came from.
+
+    ``template_source`` and ``variable_values`` let the link-in-variable rule see which parts
+    of the text came from variables.
+    """
+
+    text: str
+    template_source: str | None = None
+    variable_values: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Decision:
+    """Whether one contact gets the message, when (UTC), and every rule that fired."""
+
+    contact_id: int
+    allowed: bool
+    send_at: datetime
+    reasons: list[Reason] = field(default_factory=list)
+    jurisdiction: str = ""
+    zone: str = ""
+    zone_source: str = ""
+
+    def block(self, code: str, rule: str, detail: str) -> None:
+        """Record a blocking reason."""
+        self.allowed = False
+        self.reasons.append(Reason(code, rule, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the decision as plain JSON-able values."""
+        return {
+            "contact_id": self.contact_id,
+            "allowed": self.allowed,
+            "send_at": self.send_at.isoformat(),
+            "jurisdiction": self.jurisdiction,
+            "zone": self.zone,
+            "zone_source": self.zone_source,
+            "reasons": [r.as_dict() for r in self.reasons],
+        }
+
+
+@dataclass
+class _Rules:
+    """What a workspace's settings make of each jurisdiction, computed once per call."""
+
+    overrides: dict[str, dict[str, Any]]
+    terms: dict[str, tuple[Any, ...]]
+    message: Message
+    purpose: str
+    policies: dict[str, Policy] = field(default_factory=dict)
+    wording: dict[str, list[Reason]] = field(default_factory=dict)
+    screenings: dict[str, Screening] = field(default_factory=dict)
+
+    def policy(self, code: str) -> Policy:
+        if code not in self.policies:
+            self.policies[code] = resolve(code, self.overrides)
+        return self.policies[code]
+
+    def text_reasons(self, code: str) -> list[Reason]:
+        """Return the wording and screening reasons of the message under ``code``'s policy."""
+        if code not in self.wording:
+            policy = self.policy(code)
+            found = screen_for(policy, self.terms, self.message)
+            self.screenings[code] = found
+            reasons = wording_reasons(self.message.text, policy, self.purpose)
+            reasons += screening_reasons(found, policy)
+            self.wording[code] = reasons
+        return self.wording[code]
+
+
+def screen_for(policy: Policy, terms: Mapping[str, tuple[Any, ...]], message: Message) -> Screening:
+    """Screen ``message`` with the policy's term lists plus the workspace's own terms."""
+    own: list[Any] = [*terms.get("*", ())]
+    code: str | None = policy.code
+    while code is not None:  # US-FL also gets the workspace's US terms
+        own += terms.get(code, ())
+        code = builtin()["jurisdictions"].get(code, {}).get("extends")
+    screener = build_screener(
+        policy.term_lists,
+        tuple(own),
+        policy.shorteners,
+        policy.allowed_domains,
+        policy.links_in_variables,
+    )
+    return screener.screen(
+        message.text,
+        variable_values=message.variable_values,
+        template_source=message.template_source,
+    )
+
+
+def screening_reasons(found: Screening, policy: Policy) -> list[Reason]:
+    """Return one reason per screening hit, naming the term, its category and position."""
+    out = []
+    for h in found.hits:
+        where = "template" if h.source == "template" else "text"
+        rule = f"{policy.code}.screening.{h.source or 'url'}"
+        code = "content_blocked" if h.code == "term" else h.code
+        if h.code == "term" and h.action == "warn":
+            code = "content_warning"
+        detail = f"{h.category}: {h.term!r} at {where}[{h.start}:{h.end}]"
+        out.append(Reason(code, rule, detail, "block" if h.action == "block" else "warn"))
+    return out
+
+
+def _check(purpose: str, channel: str, at: datetime) -> None:
+    if purpose not in PURPOSES:
+        raise ValidationFailed(
+            "unknown purpose", field="purpose", value=purpose, allowed=list(PURPOSES)
+        )
+    if channel not in CHANNELS:
+        raise ValidationFailed(
+            "unknown channel", field="channel", value=channel, allowed=list(CHANNELS)
+        )
+    if at.tzinfo is None:
+        raise ValidationFailed("the time must carry a zone", field="at", value=str(at))
+
+
+def _rows(conn: sa.Connection, workspace_id: int, ids: Sequence[int]) -> dict[int, Any]:
+    c = contacts
+    cols = [c.c.id, c.c.phone, c.c.email, c.c.phone_region, c.c.phone_timezone]
+    cols += [c.c.country, c.c.timezone]
+    out: dict[int, Any] = {}
+    for i in range(0, len(ids), CHUNK):
+        q = sa.select(*cols).where(c.c.workspace_id == workspace_id, c.c.id.in_(ids[i : i + CHUNK]))
+        out.update({int(r.id): r for r in conn.execute(q)})
+    return out
+
+
+def _consent(
+    conn: sa.Connection, workspace_id: int, ids: Sequence[int], channel: str, purpose: str
+) -> dict[int, tuple[str, bool]]:
+    t = consent_state
+    out: dict[int, tuple[str, bool]] = {}
+    for i in range(0, len(ids), CHUNK):
+        q = sa.select(t.c.contact_id, t.c.status, t.c.soft_opt_in).where(
+            t.c.workspace_id == workspace_id,
+            t.c.contact_id.in_(ids[i : i + CHUNK]),
+            t.c.channel == channel,
+            t.c.purpose == purpose,
+        )
+        out.update({int(cid): (str(s), bool(soft)) for cid, s, soft in conn.execute(q)})
+    return out
+
+
+def _consent_reasons(
+    d: Decision, policy: Policy, purpose: str, state: tuple[str, bool] | None
+) -> None:
+    status, soft = state if state is not None else ("none", False)
+    rule = f"{policy.code}.consent"
+    if status == "opted_out":
+        if purpose == "marketing" or policy.transactional_honours_revocation:
+            d.block("consent_revoked", rule, f"the contact revoked {purpose} consent")
+        return
+    if purpose != "marketing" or policy.marketing_consent == "none":
+        return
+    if status != "opted_in":
+        d.block("no_consent", rule, f"{policy.name} needs consent for marketing (state: {status})")
+    elif soft and policy.marketing_consent == "express":
+        d.block(
+            "soft_opt_in_not_enough",
+            rule,
+            f"{policy.name} needs express consent; a soft opt-in does not count",
+        )
+    elif soft:
+        d.reasons.append(Reason("soft_opt_in", rule, "sent under a flagged soft opt-in", "info"))
+
+
+def evaluate(
+    conn: sa.Connection,
+    workspace_id: int,
+    contact_ids: Iterable[int],
+    message: str | Message,
+    purpose: str,
+    channel: str,
+    at: datetime,
+    *,
+    history: SendHistory | None = None,
+) -> dict[int, Decision]:
+    """Return a Decision per distinct contact (in first-seen order).
+
+    A contact listed twice gets one decision (one message); a second contact with the same
+    address as an earlier one in this call is blocked as a duplicate.
+    """
+    _check(purpose, channel, at)
+    msg = message if isinstance(message, Message) else Message(message)
+    history = history or SendLogHistory()
+    ids = list(dict.fromkeys(int(i) for i in contact_ids))
+    ws_tz = conn.execute(
+        sa.select(workspaces.c.timezone).where(workspaces.c.id == workspace_id)
+    ).scalar()
+    if ws_tz is None:
+        raise ValidationFailed("unknown workspace", field="workspace_id", value=workspace_id)
+    rows = _rows(conn, workspace_id, ids)
+    rules = _Rules(
+        policy_overrides(conn, workspace_id), workspace_terms(conn, workspace_id), msg, purpose
+    )
+    found = [i for i in ids if i in rows]
+    consent = _consent(conn, workspace_id, found, channel, purpose)
+    address = {i: (rows[i].email if channel == "email" else rows[i].phone) for i in found}
+    blocked_addr = suppressed(conn, workspace_id, [a for a in address.values() if a], channel, at)
+    codes = dict(
+        zip(
+            found,
+            jurisdictions_for(
+                [(rows[i].phone, rows[i].phone_region or rows[i].country) for i in found]
+            ),
+            strict=True,
+        )
+    )
+    out: dict[int, Decision] = {}
+    seen: dict[str, int] = {}
+    for cid in ids:
+        d = out[cid] = Decision(cid, True, at)
+        row = rows.get(cid)
+        if row is None:
+            d.block("unknown_contact", "engine", "no such contact in this workspace")
+            continue
+        policy = rules.policy(codes[cid])
+        d.jurisdiction = policy.code
+        d.zone, d.zone_source = resolve_zone(row.timezone, row.phone_timezone, row.phone, ws_tz)
+        addr = address[cid]
+        if not addr:
+            d.block("no_address", "engine", f"the contact has no {channel} address")
+        elif addr in seen:
+            d.block("duplicate", "engine", f"same address as contact {seen[addr]} in this send")
+        else:
+            seen[addr] = cid
+        if addr in blocked_addr:
+            d.block("suppressed", "suppression", f"address is suppressed: {blocked_addr[addr]}")
+        _consent_reasons(d, policy, purpose, consent.get(cid))
+        for r in rules.text_reasons(policy.code):
+            d.reasons.append(r)
+            d.allowed = d.allowed and r.severity != "block"
+    if purpose == "marketing":
+        _apply_history(conn, workspace_id, out, rules, history, channel, purpose, at)
+        _apply_quiet_hours(out, rules)
+    return out
+
+
+def _apply_history(
+    conn: sa.Connection,
+    workspace_id: int,
+    out: dict[int, Decision],
+    rules: _Rules,
+    history: SendHistory,
+    channel: str,
+    purpose: str,
+    at: datetime,
+) -> None:
+    """Apply frequency caps and the first-message rule: one count query per distinct window."""
+    live = [d for d in out.values() if d.jurisdiction]
+    windows = {c.hours for d in live for c in rules.policy(d.jurisdiction).caps}
+    counts = {
+        h: history.counts(
+            conn,
+            workspace_id,
+            [d.contact_id for d in live],
+            channel,
+            purpose,
+            at - timedelta(hours=h),
+        )
+        for h in sorted(windows)
+    }
+    for d in live:
+        for cap in rules.policy(d.jurisdiction).caps:
+            n = counts[cap.hours].get(d.contact_id, 0)
+            if n >= cap.count:
+                d.block(
+                    "frequency_cap",
+                    f"{d.jurisdiction}.caps",
+                    f"{n} {purpose} messages in the last {cap.hours} h (at most {cap.count})",
+                )
+    first_rule = [d for d in live if rules.policy(d.jurisdiction).first_message_brand_and_stop]
+    if not first_rule:
+        return
+    ever = history.counts(
+        conn, workspace_id, [d.contact_id for d in first_rule], channel, purpose, None
+    )
+    for d in first_rule:
+        if ever.get(d.contact_id, 0) == 0:
+            for r in first_message_reasons(
+                rules.message.text, rules.policy(d.jurisdiction), purpose
+            ):
+                d.block(r.code, r.rule, r.detail)
+
+
+def _apply_quiet_hours(out: dict[int, Decision], rules: _Rules) -> None:
+    """Move each marketing send to the next moment inside its local send window."""
+    for d in out.values():
+        if not d.jurisdiction:
+            continue
+        window = rules.policy(d.jurisdiction).send_window
+        when = next_allowed(d.send_at, d.zone, window)
+        if when != d.send_at and window is not None:
+            tz = zone(d.zone)
+            d.reasons.append(
+                Reason(
+                    "quiet_hours",
+                    f"{d.jurisdiction}.send_window",
+                    f"{d.send_at.astimezone(tz):%H:%M} in {d.zone} is outside "
+                    f"{window[0]:%H:%M}-{window[1]:%H:%M}; moved to "
+                    f"{when.astimezone(tz):%Y-%m-%d %H:%M %Z}",
+                    "info",
+                )
+            )
+            d.send_at = when

@@ -1,0 +1,58 @@
+"""Factories for compliance tests: contacts, consent and past sends, through the real services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor
+from clarion.compliance.history import SendLogRow, log_sends
+from clarion.consent.service import ConsentIn, record_consent
+from clarion.contacts.service import ContactIn, upsert_contacts
+
+MakeContact = Callable[..., int]
+
+
+@pytest.fixture
+def make_contact(engine: Engine, actor: Actor) -> MakeContact:
+    """Return a factory: a contact with ``phone`` (and optional zone), its consent, its id."""
+
+    def make(
+        phone: str,
+        *,
+        timezone: str | None = None,
+        consent: str | None = "opted_in",
+        purpose: str = "marketing",
+        soft_opt_in: bool = False,
+    ) -> int:
+        with engine.begin() as conn:
+            res = upsert_contacts(conn, actor, [ContactIn(phone=phone, timezone=timezone)])
+            assert not res.rejects, res.rejects
+            cid = res.ids[0]
+            assert cid is not None
+            if consent is not None:
+                record_consent(
+                    conn,
+                    actor,
+                    [ConsentIn(cid, "sms", purpose, consent, "form", soft_opt_in=soft_opt_in)],
+                )
+        return cid
+
+    return make
+
+
+@pytest.fixture
+def sent_before(engine: Engine, workspace_id: int) -> Callable[[int, list[datetime]], None]:
+    """Return a function recording past marketing SMS sends of a contact in the send log."""
+
+    def add(contact_id: int, times: list[datetime], purpose: str = "marketing") -> None:
+        with engine.begin() as conn:
+            log_sends(
+                conn,
+                [SendLogRow(workspace_id, contact_id, "sms", purpose, t) for t in times],
+            )
+
+    return add
