@@ -123,7 +123,7 @@ def _item_rows(
 
 
 def _order_event(
-    order_id: int, o: OrderIn, contact_id: int, ws: int, now: datetime
+    order_id: int, o: OrderIn, contact_id: int, ws: int, now: datetime, categories: set[str]
 ) -> dict[str, Any]:
     total = order_total(o)
     return {
@@ -137,7 +137,7 @@ def _order_event(
             "currency": o.currency.upper(),
             "items": sum(it.quantity for it in o.items),
             "skus": sorted({it.sku.strip() for it in o.items}),
-            "categories": sorted({it.category for it in o.items if it.category}),
+            "categories": sorted(categories),
         },
         "occurred_at": o.placed_at,
         "received_at": now,
@@ -207,8 +207,14 @@ def ingest_orders(conn: sa.Connection, actor: Actor, batch: Sequence[OrderIn]) -
     items = _item_rows(conn, ws, new_orders)
     for part in chunks(len(items), _CHUNK * 5):
         conn.execute(order_items.insert(), [items[k] for k in part])
+    categories: dict[int, set[str]] = {}
+    for item in items:
+        if item["category"]:
+            categories.setdefault(item["order_id"], set()).add(item["category"])
     event_rows = [
-        _order_event(ids[i] or 0, batch[i], contact_by_pos[i], ws, now)
+        _order_event(
+            ids[i] or 0, batch[i], contact_by_pos[i], ws, now, categories.get(ids[i] or 0, set())
+        )
         for i in row_pos
         if ids[i] is not None and batch[i].status not in NO_EVENT_STATUSES
     ]

@@ -23,6 +23,9 @@ from clarion.events.service import identify, track
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
+# Routes take the actor before the connection: on SQLite the connection's transaction holds the
+# write lock, and authenticating on a second connection after it would wait on that lock.
+
 MAX_BATCH = 5000
 Writer = Annotated[Actor, Depends(require("events:write"))]
 Reader = Annotated[Actor, Depends(require("reports:read"))]
@@ -147,7 +150,7 @@ def _single(res: IngestResult) -> dict[str, Any]:
 
 
 @router.post("/identify")
-def identify_route(body: IdentifyBody, conn: ConnDep, actor: Writer) -> dict[str, Any]:
+def identify_route(body: IdentifyBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Create or update a contact's profile from traits."""
     cid = identify(
         conn,
@@ -162,32 +165,32 @@ def identify_route(body: IdentifyBody, conn: ConnDep, actor: Writer) -> dict[str
 
 
 @router.post("/track")
-def track_route(body: TrackBody, conn: ConnDep, actor: Writer) -> dict[str, Any]:
+def track_route(body: TrackBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Record one event."""
     return _single(track(conn, actor, [body.to_track()]))
 
 
 @router.post("/track/batch")
-def track_batch_route(body: TrackBatchBody, conn: ConnDep, actor: Writer) -> dict[str, Any]:
+def track_batch_route(body: TrackBatchBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Record up to 5,000 events; refused ones are listed, the rest are stored."""
     events = [e.to_track() for e in body.events]
     return _result(track(conn, actor, events, create_contacts=body.create_contacts))
 
 
 @router.post("/orders")
-def order_route(body: OrderBody, conn: ConnDep, actor: Writer) -> dict[str, Any]:
+def order_route(body: OrderBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Record one order with its line items (idempotent by external_id)."""
     return _single(ingest_orders(conn, actor, [body.to_order()]))
 
 
 @router.post("/orders/batch")
-def order_batch_route(body: OrderBatchBody, conn: ConnDep, actor: Writer) -> dict[str, Any]:
+def order_batch_route(body: OrderBatchBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Record up to 5,000 orders; refused ones are listed, the rest are stored."""
     return _result(ingest_orders(conn, actor, [o.to_order() for o in body.orders]))
 
 
 @router.put("/products")
-def products_upsert_route(body: ProductBatchBody, conn: ConnDep, actor: Writer) -> dict[str, int]:
+def products_upsert_route(body: ProductBatchBody, actor: Writer, conn: ConnDep) -> dict[str, int]:
     """Insert or update catalogue entries by SKU."""
     items = [ProductIn(**p.model_dump()) for p in body.products]
     return {"upserted": upsert_products(conn, actor, items)}
@@ -195,8 +198,8 @@ def products_upsert_route(body: ProductBatchBody, conn: ConnDep, actor: Writer) 
 
 @router.get("/products")
 def products_list_route(
-    conn: ConnDep,
     actor: Reader,
+    conn: ConnDep,
     category: str | None = None,
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
