@@ -17,7 +17,7 @@ from clarion.audit.service import Actor, record
 from clarion.db.types import utcnow
 from clarion.errors import Conflict, NotFound, ValidationFailed
 from clarion.messages.lint import ContextSchema
-from clarion.messages.preview import preview
+from clarion.messages.preview import preview, preview_many
 from clarion.messages.tables import templates
 from clarion.messages.templates import (
     LocalizedTemplate,
@@ -257,3 +257,33 @@ def preview_for_contact(
         exc.fields.setdefault("contact_id", contact_id)
         raise
     return {"template": name, "contact_id": contact_id, **out}
+
+
+MAX_PREVIEW_CONTACTS = 1000
+
+
+def preview_for_contacts(
+    conn: sa.Connection,
+    workspace_id: int,
+    name: str,
+    contact_ids: list[int],
+    *,
+    channel: str = "sms",
+    price_per_part: float | None = None,
+) -> dict[str, Any]:
+    """Return typical (median) and worst-case length, parts and cost over a list of contacts.
+
+    Meant for a sample (at most 1,000 contacts); a segment preview passes its sample's ids.
+    """
+    from clarion.contacts.service import get_contact
+
+    if len(contact_ids) > MAX_PREVIEW_CONTACTS:
+        raise ValidationFailed(
+            f"at most {MAX_PREVIEW_CONTACTS} contacts per preview",
+            field="contact_ids",
+            value=len(contact_ids),
+        )
+    template = load_template(conn, workspace_id, name, channel=channel)
+    contexts = [contact_context(get_contact(conn, workspace_id, cid)) for cid in contact_ids]
+    summary = preview_many(template, contexts, price_per_part=price_per_part)
+    return {"template": name, **summary}
