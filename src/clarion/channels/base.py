@@ -30,6 +30,11 @@ class OutboundMessage:
     data_coding: int | None = None
     validity: timedelta | None = None
     receipt: bool | None = None  # None: the connector's registered_delivery setting
+    #: National language shift IEs for every part's UDH (from the text engine), b"" if none.
+    udh_shift: bytes = b""
+    #: Text engine options, used only with ``text``.
+    national_shift: str | None = None
+    replace_lookalikes: bool = False
 
 
 @dataclass(frozen=True, slots=True)

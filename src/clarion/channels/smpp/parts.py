@@ -7,17 +7,17 @@ hot path free of per-field work.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from clarion.channels.base import OutboundMessage
 from clarion.channels.smpp import pdu as P
 from clarion.channels.smpp.config import ConnectorConfig
+from clarion.errors import ValidationFailed
+from clarion.messages.encoding import encode
 
 
 class InvalidMessage(Exception):
@@ -91,16 +91,18 @@ def _cstr(value: str) -> bytes:
     return value.encode("latin-1") + b"\x00"
 
 
-def _encode_text(text: str, ref_bits: int) -> tuple[list[bytes], int]:
-    """Return (segments, data_coding) from the text engine ``clarion.messages.encoding``."""
+def _encode_text(msg: OutboundMessage, ref_bits: int) -> tuple[list[bytes], int, bytes]:
+    """Return (segments, data_coding, udh_shift) from the text engine."""
     try:
-        engine: Any = importlib.import_module("clarion.messages.encoding")
-    except ImportError:  # pragma: no cover - the text engine is another feature's module
-        raise InvalidMessage(
-            "NO_TEXT_ENGINE", "clarion.messages.encoding is not installed: send segments"
-        ) from None
-    encoded = engine.encode(text, ref_bits=ref_bits)
-    return list(encoded.segments), int(encoded.data_coding)
+        encoded = encode(
+            msg.text or "",
+            ref_bits=ref_bits,
+            replace_lookalikes=msg.replace_lookalikes,
+            national_shift=msg.national_shift,
+        )
+    except ValidationFailed as exc:
+        raise InvalidMessage("INVALID_TEXT", str(exc)) from None
+    return list(encoded.segments), encoded.data_coding, encoded.udh_shift
 
 
 _refs = itertools.count(1)
@@ -111,13 +113,17 @@ def next_reference() -> int:
     return next(_refs) & 0xFFFF
 
 
-def prepare(msg: OutboundMessage, cfg: ConnectorConfig) -> Prepared:
-    """Return the submit_sm parts of ``msg`` or raise InvalidMessage."""
+def prepare(msg: OutboundMessage, cfg: ConnectorConfig, *, ref: int | None = None) -> Prepared:
+    """Return the submit_sm parts of ``msg`` or raise InvalidMessage.
+
+    ``ref`` is the concatenation reference (a fresh one by default).
+    """
+    shift = msg.udh_shift
     if msg.segments is not None:
         segments: Sequence[bytes] = msg.segments
         data_coding = msg.data_coding if msg.data_coding is not None else cfg.default_data_coding
     elif msg.text is not None:
-        segments, data_coding = _encode_text(msg.text, cfg.udh_ref_bits)
+        segments, data_coding, shift = _encode_text(msg, cfg.udh_ref_bits)
         if data_coding == 0:
             data_coding = cfg.default_data_coding
     else:
@@ -131,8 +137,11 @@ def prepare(msg: OutboundMessage, cfg: ConnectorConfig) -> Prepared:
         raise InvalidMessage("INVALID_DESTINATION", f"destination {msg.to!r} is not a number")
     source, ton, npi = source_address(msg.sender or cfg.source_addr, cfg)
     multipart = len(segments) > 1
-    mode = cfg.concatenation if multipart else "single"
-    esm_class = P.ESM_UDHI if mode == "udh" else 0
+    mode: str = cfg.concatenation if multipart else "single"
+    if shift:
+        # National shift tables travel only in a UDH, whatever the connector's usual mode.
+        mode = "udh" if multipart else "shift"
+    esm_class = P.ESM_UDHI if mode in ("udh", "shift") else 0
     wants_receipt = cfg.registered_delivery if msg.receipt is None else int(msg.receipt)
     validity = relative_validity(msg.validity) if msg.validity else ""
     prefix = b"".join(
@@ -151,15 +160,17 @@ def prepare(msg: OutboundMessage, cfg: ConnectorConfig) -> Prepared:
     tails: list[bytes]
     if mode == "single":
         tails = [_short_message(segments[0])]
+    elif mode == "shift":
+        tails = [_short_message(bytes((len(shift),)) + shift + segments[0])]
     elif mode == "payload":
         payload = b"".join(segments)
         tails = [b"\x00" + struct.pack(">HH", P.TAG_MESSAGE_PAYLOAD, len(payload)) + payload]
     else:
-        ref = next_reference()
+        ref = next_reference() if ref is None else ref
         total = len(segments)
         if mode == "udh":
             tails = [
-                _short_message(concat_udh(ref, total, i + 1, ref_bits=cfg.udh_ref_bits) + seg)
+                _short_message(_udh(ref, total, i + 1, cfg.udh_ref_bits, shift) + seg)
                 for i, seg in enumerate(segments)
             ]
         else:  # sar
@@ -171,6 +182,11 @@ def prepare(msg: OutboundMessage, cfg: ConnectorConfig) -> Prepared:
                 for i, seg in enumerate(segments)
             ]
     return Prepared(msg.ref, prefix, tails, len(segments))
+
+
+def _udh(ref: int, total: int, seq: int, ref_bits: int, shift: bytes) -> bytes:
+    udh = concat_udh(ref, total, seq, ref_bits=ref_bits)
+    return bytes((udh[0] + len(shift),)) + udh[1:] + shift if shift else udh
 
 
 def _short_message(data: bytes) -> bytes:

@@ -305,7 +305,7 @@ def decode_body(view: bytes, command_id: int, status: int, seq: int, layout: Lay
                 if nul < 0:
                     raise PduError(
                         f"{name}: C-octet string without its NUL",
-                        ESME_RINVCMDLEN if pos >= end else ESME_RSYSERR,
+                        ESME_RINVCMDLEN,
                         command_id,
                         seq,
                     )
