@@ -1,0 +1,322 @@
+"""Compile a rule tree into one SQLAlchemy Core boolean over the ``contacts`` table.
+
+Every condition becomes a two-valued boolean (never SQL NULL), so NOT and negative operators mean
+what a person expects. Behaviour and order conditions become aggregate subqueries on the covering
+indexes: ``contacts.id IN (SELECT contact_id ... GROUP BY contact_id HAVING ...)``. When contacts
+with no rows at all satisfy the condition ("at most 2 purchases", "total spend < 50"), it is
+compiled as the complement ``NOT IN`` / ``NOT EXISTS`` of those who fail it, so people with zero
+events are counted without enumerating them. PostgreSQL gets ``NOT EXISTS`` (a hash anti-join
+that spills to disk) because a large ``NOT IN`` list falls back to a nested loop there; SQLite
+gets ``NOT IN`` (one ephemeral index).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from clarion.consent.tables import consent_state
+from clarion.contacts.tables import contact_tags, contacts
+from clarion.errors import ValidationFailed
+from clarion.events.tables import events, order_items, orders
+from clarion.segments.dates import parse_date
+from clarion.segments.rules import (
+    PROFILE_FIELDS,
+    BoughtCond,
+    ConsentCond,
+    EventCond,
+    FieldCond,
+    Group,
+    Node,
+    Not,
+    OrdersCond,
+    Predicate,
+    SegmentCond,
+    TagCond,
+    TraitCond,
+    Window,
+)
+from clarion.traits.tables import contact_traits
+
+Bool = ColumnElement[bool]
+#: Return the stored rules of segment ``id`` in the workspace, or None if there is no such one.
+SegmentLoader = Callable[[int], Any]
+
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_LOWER = _ASCII_UPPER.lower()
+_PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def ascii_fold(s: str) -> str:
+    """Return ``s`` with ASCII letters lower-cased (the same fold on both databases)."""
+    return s.translate(str.maketrans(_ASCII_UPPER, _ASCII_LOWER))
+
+
+@dataclass
+class Compiler:
+    """Compile rules for one workspace at one moment on one database dialect."""
+
+    dialect: str
+    workspace_id: int
+    at: datetime
+    load_segment: SegmentLoader
+    stack: list[int] = field(default_factory=list)
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def compile(self, node: Node) -> Bool:
+        """Return the boolean expression for ``node`` over ``contacts``."""
+        if isinstance(node, Group):
+            parts = [self.compile(c) for c in node.children]
+            return sa.and_(*parts) if node.match == "all" else sa.or_(*parts)
+        if isinstance(node, Not):
+            return sa.not_(self.compile(node.child))
+        if isinstance(node, FieldCond):
+            return self._field(node)
+        if isinstance(node, TagCond):
+            sub = sa.select(contact_tags.c.contact_id).where(contact_tags.c.tag == node.tag)
+            return contacts.c.id.in_(sub)
+        if isinstance(node, ConsentCond):
+            return contacts.c.id.in_(self._consent(node))
+        if isinstance(node, EventCond):
+            return self._event(node)
+        if isinstance(node, OrdersCond):
+            return self._orders(node)
+        if isinstance(node, BoughtCond):
+            return contacts.c.id.in_(self._bought(node))
+        if isinstance(node, TraitCond):
+            return self._trait(node)
+        if isinstance(node, SegmentCond):
+            return self._segment(node)
+        raise TypeError(f"unknown rule node {node!r}")  # pragma: no cover
+
+    # -- values and predicates ----------------------------------------------------------------
+
+    def _resolve(self, pred: Predicate, value: Any) -> Any:
+        if pred.kind == "datetime":
+            return parse_date(value, self.at)
+        return value
+
+    def _fold(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return sa.func.translate(expr, _ASCII_UPPER, _ASCII_LOWER)
+        return sa.func.lower(expr)  # SQLite's lower() folds ASCII only
+
+    def _contains(self, expr: ColumnElement[Any], needle: str) -> Bool:
+        n = sa.literal(ascii_fold(needle), sa.String)
+        if self.dialect == "postgresql":
+            return sa.func.strpos(self._fold(expr), n) > 0
+        return sa.func.instr(self._fold(expr), n) > 0
+
+    def predicate(self, expr: ColumnElement[Any], pred: Predicate) -> Bool:
+        """Return ``pred`` applied to ``expr`` as a boolean that is false, never NULL, when
+        ``expr`` is NULL (and true for negative operators)."""
+        if pred.negated:
+            return sa.not_(self.predicate(expr, pred.positive()))
+        present = expr.is_not(None)
+        op, v = pred.op, pred.value
+        if op == "exists":
+            return present
+        if op == "in":
+            return sa.and_(present, expr.in_([self._resolve(pred, x) for x in v]))
+        if op == "between":
+            lo, hi = (self._resolve(pred, x) for x in v)
+            return sa.and_(present, expr >= lo, expr <= hi)
+        if op == "contains":
+            return sa.and_(present, self._contains(expr, v))
+        return sa.and_(present, _PY_OPS[op](expr, self._resolve(pred, v)))
+
+    def json_value(self, col: ColumnElement[Any], key: str, kind: str) -> ColumnElement[Any]:
+        """Return the value under ``key`` of JSON ``col`` when it has JSON type ``kind``, else
+        NULL: comparisons are type-strict, so the text "5" never equals the number 5."""
+        if self.dialect == "postgresql":
+            elem = sa.func.jsonb_extract_path(col, sa.literal(key, sa.Text))
+            typ: ColumnElement[Any] = sa.func.jsonb_typeof(elem)
+            text = sa.func.jsonb_extract_path_text(col, sa.literal(key, sa.Text))
+            if kind == "number":
+                return sa.case((typ == "number", sa.cast(text, sa.Float)))
+            if kind == "bool":
+                return sa.case((typ == "boolean", text))
+            if kind == "any":
+                return sa.case((typ != "null", text))
+            return sa.case((typ == "string", text))
+        path = sa.literal(f'$."{key}"', sa.String)
+        typ = sa.func.json_type(col, path)
+        val = sa.func.json_extract(col, path)
+        if kind == "number":
+            return sa.case((typ.in_(["integer", "real"]), sa.cast(val, sa.Float)))
+        if kind == "bool":
+            return sa.case((typ.in_(["true", "false"]), typ))
+        if kind == "any":
+            display = sa.case((typ.in_(["true", "false"]), typ), else_=sa.cast(val, sa.String))
+            return sa.case((typ != "null", display))
+        return sa.case((typ == "text", val))
+
+    def json_predicate(self, col: ColumnElement[Any], key: str, pred: Predicate) -> Bool:
+        """Return ``pred`` on the JSON value at ``key`` of ``col``."""
+        if pred.op in {"exists", "not_exists"}:
+            return self.predicate(self.json_value(col, key, "any"), pred)
+        if pred.kind == "bool":
+            as_text = Predicate("string", pred.op, "true" if pred.value else "false")
+            return self.predicate(self.json_value(col, key, "bool"), as_text)
+        return self.predicate(self.json_value(col, key, pred.kind), pred)
+
+    # -- conditions ---------------------------------------------------------------------------
+
+    def field_expr(self, name: str) -> ColumnElement[Any]:
+        """Return the expression of a profile field or custom attribute (as display text)."""
+        if name.startswith("attributes."):
+            return self.json_value(contacts.c.attributes, name.split(".", 1)[1], "any")
+        if name not in PROFILE_FIELDS:
+            raise ValidationFailed(
+                "unknown field", field="by", value=name, allowed=sorted(PROFILE_FIELDS)
+            )
+        return contacts.c[PROFILE_FIELDS[name][0]]
+
+    def _field(self, node: FieldCond) -> Bool:
+        key = node.attribute
+        if key is not None:
+            return self.json_predicate(contacts.c.attributes, key, node.pred)
+        return self.predicate(contacts.c[PROFILE_FIELDS[node.field][0]], node.pred)
+
+    def _window(self, col: ColumnElement[Any], window: Window | None) -> list[Bool]:
+        if window is None:
+            return []
+        start, end = window.bounds(self.at)
+        out: list[Bool] = []
+        if start is not None:
+            out.append(col >= start)
+        if end is not None:
+            out.append(col < end)
+        return out
+
+    def _consent(self, node: ConsentCond) -> sa.Select[Any]:
+        return sa.select(consent_state.c.contact_id).where(
+            consent_state.c.workspace_id == self.workspace_id,
+            consent_state.c.channel == node.channel,
+            consent_state.c.purpose == node.purpose,
+            consent_state.c.status == node.status,
+        )
+
+    def _aggregate(
+        self, base: sa.Select[Any], agg: ColumnElement[Any], pred: Predicate, zero: Any
+    ) -> Bool:
+        """Return "the contact's aggregate satisfies ``pred``" from grouped ``base``.
+
+        ``zero`` is the aggregate of a contact with no rows (0 for counts and sums, None when
+        undefined); when it satisfies ``pred`` the complement is excluded instead.
+        """
+        # No rows: a count or sum is 0; an average or a date is missing, which only negative
+        # operators accept (as for any missing value).
+        zero_holds = pred.negated if zero is None else _py_holds(pred, zero)
+        if not zero_holds:
+            return contacts.c.id.in_(base.having(self.predicate(agg, pred)))
+        failing = base.having(sa.not_(self.predicate(agg, pred)))
+        if self.dialect == "postgresql":
+            sub = failing.subquery()
+            return ~sa.exists().where(sub.c.contact_id == contacts.c.id)
+        return contacts.c.id.not_in(failing)
+
+    def _event(self, node: EventCond) -> Bool:
+        where = [
+            events.c.workspace_id == self.workspace_id,
+            events.c.name == node.name,
+            *self._window(events.c.occurred_at, node.window),
+            *(self.json_predicate(events.c.properties, f.property, f.pred) for f in node.where),
+        ]
+        base = sa.select(events.c.contact_id).where(*where).group_by(events.c.contact_id)
+        return self._aggregate(base, sa.func.count(), node.count, 0)
+
+    def _orders(self, node: OrdersCond) -> Bool:
+        base = (
+            sa.select(orders.c.contact_id)
+            .where(
+                orders.c.workspace_id == self.workspace_id,
+                *self._window(orders.c.placed_at, node.window),
+            )
+            .group_by(orders.c.contact_id)
+        )
+        aggs: dict[str, tuple[ColumnElement[Any], Any]] = {
+            "count": (sa.func.count(), 0),
+            "total": (sa.func.sum(orders.c.total), 0),
+            "average": (sa.func.avg(orders.c.total), None),
+            "last_order_at": (sa.func.max(orders.c.placed_at), None),
+        }
+        agg, zero = aggs[node.metric]
+        return self._aggregate(base, agg, node.pred, zero)
+
+    def _bought(self, node: BoughtCond) -> sa.Select[Any]:
+        item_match = []
+        if node.skus:
+            item_match.append(order_items.c.sku.in_(node.skus))
+        if node.categories:
+            item_match.append(order_items.c.category.in_(node.categories))
+        return (
+            sa.select(orders.c.contact_id)
+            .join(order_items, order_items.c.order_id == orders.c.id)
+            .where(
+                orders.c.workspace_id == self.workspace_id,
+                sa.or_(*item_match),
+                *self._window(orders.c.placed_at, node.window),
+            )
+        )
+
+    def _trait(self, node: TraitCond) -> Bool:
+        pred = node.pred.positive()
+        col = contact_traits.c.value_num if pred.kind == "number" else contact_traits.c.value_text
+        sub = sa.select(contact_traits.c.contact_id).where(
+            contact_traits.c.workspace_id == self.workspace_id,
+            contact_traits.c.name == node.name,
+            self.predicate(col, pred),
+        )
+        cond = contacts.c.id.in_(sub)
+        return sa.not_(cond) if node.pred.negated else cond
+
+    def _segment(self, node: SegmentCond) -> Bool:
+        from clarion.segments.rules import parse
+
+        sid = node.segment_id
+        if sid in self.stack:
+            chain = " -> ".join(str(s) for s in [*self.stack, sid])
+            raise ValidationFailed(
+                f"{node.path or 'rules'}.segment_id: segment membership forms a cycle ({chain})",
+                field=f"{node.path}.segment_id" if node.path else "segment_id",
+                value=sid,
+                reason="cycle",
+            )
+        rules = self.load_segment(sid)
+        if rules is None:
+            raise ValidationFailed(
+                f"{node.path or 'rules'}.segment_id: no segment {sid} in this workspace",
+                field=f"{node.path}.segment_id" if node.path else "segment_id",
+                value=sid,
+                reason="unknown segment",
+            )
+        self.stack.append(sid)
+        try:
+            return self.compile(parse(rules))
+        finally:
+            self.stack.pop()
+
+
+def _py_holds(pred: Predicate, x: Any) -> bool:
+    """Return whether the number ``x`` satisfies the numeric ``pred`` (used for zero values)."""
+    if pred.op == "between":
+        lo, hi = pred.value
+        return bool(lo <= x <= hi)
+    if pred.op in _PY_OPS:
+        return bool(_PY_OPS[pred.op](x, pred.value))
+    return False
