@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -12,10 +12,17 @@ from sqlalchemy.engine import Engine
 from clarion.audit.service import Actor
 from clarion.campaigns.models import CampaignCreate
 from clarion.campaigns.service import create_campaign
+from clarion.compliance.settings import set_policy
 from clarion.consent.tables import consent_ledger, consent_state
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
 from clarion.delivery.routes import RouteCreate, create_route
+
+
+def noon_zone() -> str:
+    """Return a fixed-offset zone where it is now about noon, so quiet hours never interfere."""
+    off = 12 - utcnow().hour
+    return "Etc/GMT" if off == 0 else (f"Etc/GMT-{off}" if off > 0 else f"Etc/GMT+{-off}")
 
 
 def seed_contacts(
@@ -26,11 +33,13 @@ def seed_contacts(
     consent: str | None = "opted_in",
     region: str = "US",
     tag: str | None = None,
-    timezone: str | None = None,
+    timezone: str | None = "noon",
     first_id: int | None = None,
 ) -> list[int]:
     """Insert contacts (one per phone) with an SMS marketing consent state; return their ids."""
     now = utcnow()
+    if timezone == "noon":
+        timezone = noon_zone()
     rows = [
         {
             "workspace_id": workspace_id,
@@ -94,7 +103,9 @@ def new_campaign(engine: Engine, actor: Actor, **kw: Any) -> int:
     spec: dict[str, Any] = {
         "name": "Spring sale",
         "audience": {"all": True},
-        "variants": [{"name": "A", "body": "Hi {{ first_name }}, 20% off today. STOP to opt out"}],
+        "variants": [
+            {"name": "A", "body": "Acme: Hi {{ first_name }}, 20% off today. Reply STOP to opt out"}
+        ],
     }
     spec.update(kw)
     with engine.begin() as conn:
@@ -114,6 +125,8 @@ class Factory:
     def __init__(self, engine: Engine, actor: Actor) -> None:
         self.engine = engine
         self.actor = actor
+        with engine.begin() as conn:  # US first messages must name a brand
+            set_policy(conn, actor, "US", {"brand": "Acme"})
 
     def contacts(self, phones: Sequence[str | None], **kw: Any) -> list[int]:
         return seed_contacts(self.engine, self.actor.workspace_id, phones, **kw)

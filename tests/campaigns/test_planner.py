@@ -38,7 +38,7 @@ def test_plan_writes_one_rendered_message_per_consenting_contact(
     # then only the consenting contacts get a queued message, rendered, with parts and cost
     rows = _messages(engine, cid)
     assert [r.contact_id for r in rows] == ok
-    assert rows[0].body == "Hi Ann0, 20% off today. STOP to opt out"
+    assert rows[0].body == "Acme: Hi Ann0, 20% off today. Reply STOP to opt out"
     assert (rows[0].status, rows[0].encoding, rows[0].parts, rows[0].cost) == (
         "queued",
         "gsm7",
@@ -54,9 +54,9 @@ def test_plan_writes_one_rendered_message_per_consenting_contact(
                 )
             ).all()
         )
-    assert excl == {out[0]: "opted_out", none[0]: "no_consent", nophone[0]: "no_address"}
+    assert excl == {out[0]: "consent_revoked", none[0]: "no_consent", nophone[0]: "no_address"}
     assert report.planned == 2 and report.excluded == Counter(
-        {"opted_out": 1, "no_consent": 1, "no_address": 1}
+        {"consent_revoked": 1, "no_consent": 1, "no_address": 1}
     )
 
 
@@ -79,8 +79,8 @@ def test_variants_and_holdout_follow_a_stable_hash(engine: Engine, actor: Actor,
     make.route("main")
     cid = make.campaign(
         variants=[
-            {"name": "A", "body": "A text", "split_pct": 50},
-            {"name": "B", "body": "B text", "split_pct": 50},
+            {"name": "A", "body": "Acme A. Reply STOP to opt out", "split_pct": 50},
+            {"name": "B", "body": "Acme B. Reply STOP to opt out", "split_pct": 50},
         ],
         holdout_pct=20,
     )
@@ -142,7 +142,9 @@ def test_estimate_writes_nothing(engine: Engine, actor: Actor, make: Any) -> Non
     make.contacts(["+12025550101", "+12025550102"])
     make.contacts(["+12025550103"], consent=None)
     make.route("main", price_per_part=0.02)
-    cid = make.campaign(variants=[{"name": "L", "body": "€" * 100}])
+    cid = make.campaign(
+        variants=[{"name": "L", "body": "Acme " + "€" * 80 + " Reply STOP to opt out"}]
+    )
     with engine.connect() as conn:
         report = estimate(conn, actor.workspace_id, cid)
     assert report.to_dict()["by_route"] == {"main": {"messages": 2, "parts": 4, "cost": 0.08}}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,7 +27,7 @@ from clarion.audit.service import Actor, record
 from clarion.campaigns.service import Campaign, get_campaign
 from clarion.campaigns.tables import campaign_exclusions, campaigns
 from clarion.campaigns.text import compile_body, count_parts
-from clarion.consent.tables import consent_state
+from clarion.compliance import Message, evaluate
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
 from clarion.delivery.routes import Route, load_routes, pick_route
@@ -198,7 +198,6 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
 
 
 def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int) -> Any:
-    consent = consent_state.alias("cs")
     existing = messages.alias("m")
     cols: list[Any] = [
         contacts.c.id,
@@ -213,17 +212,9 @@ def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int
         contacts.c.phone_timezone,
         contacts.c.locale,
         contacts.c.attributes,
-        consent.c.status.label("consent"),
         existing.c.id.label("existing"),
     ]
     joined = contacts.outerjoin(
-        consent,
-        sa.and_(
-            consent.c.contact_id == contacts.c.id,
-            consent.c.channel == camp.channel,
-            consent.c.purpose == camp.purpose,
-        ),
-    ).outerjoin(
         existing,
         sa.and_(existing.c.contact_id == contacts.c.id, existing.c.campaign_id == camp.id),
     )
@@ -241,15 +232,6 @@ def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int
         .where(contacts.c.id.in_(sa.select(ids.c.id)))
         .order_by(contacts.c.id)
     )
-
-
-def _consent_reason(purpose: str, status: str | None) -> str | None:
-    """Return why consent forbids the send, or None (marketing needs an explicit opt-in)."""
-    if status == "opted_out":
-        return "opted_out"
-    if purpose == "marketing" and status != "opted_in":
-        return "no_consent"
-    return None
 
 
 def _iter_chunks(
@@ -283,7 +265,7 @@ class _Planner:
             sa.select(workspaces.c.timezone).where(workspaces.c.id == self.camp.workspace_id)
         ).scalar_one()
         self.send_time = _SendTime(self.camp.schedule, self.now, _zone(ws_zone) or ZoneInfo("UTC"))
-        self.compliance = _compliance_evaluate()
+        self.bodies = {v.id: v.body for v in self.camp.variants}
         self.address = "email" if self.camp.channel == "email" else "phone"
         if self.report.base_spent is None:
             self.report.base_spent = (
@@ -295,26 +277,39 @@ class _Planner:
         return (self.report.base_spent or 0.0) + self.report.cost
 
     def chunk(self, rows: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Decide every row of a chunk; return the outbox rows and the exclusion rows."""
         camp, rep = self.camp, self.report
-        out: list[dict[str, Any]] = []
-        excl: list[dict[str, Any]] = []
-        decisions = self._decisions(rows)
+        pending: list[tuple[Any, int | None, datetime]] = []
         for row in rows:
             rep.audience += 1
             if row.existing is not None:
                 rep.already_planned += 1
                 continue
-            reason, detail, send_at = self._eligibility(row, decisions)
-            if reason is None:
-                variant_id = assign(bucket(camp.id, row.id), camp.holdout_bp, self.splits)
+            send_at = self.send_time(
+                row.timezone or row.phone_timezone, getattr(row, "best_hour", None)
+            )
+            variant_id = assign(bucket(camp.id, row.id), camp.holdout_bp, self.splits)
+            pending.append((row, variant_id, send_at))
+        decisions = self._decisions(pending)
+        out: list[dict[str, Any]] = []
+        excl: list[dict[str, Any]] = []
+        for row, variant_id, _ in pending:
+            decision = decisions[int(row.id)]
+            reason: str | None
+            detail: str | None
+            if decision.allowed:
                 if variant_id is None:
                     rep.holdout += 1
-                    out.append(self._holdout_row(row, send_at))
+                    out.append(self._holdout_row(row, decision.send_at))
                     continue
-                msg, reason, detail = self._message(row, variant_id, send_at)
+                msg, reason, detail = self._message(row, variant_id, decision.send_at)
                 if msg is not None:
                     out.append(msg)
                     continue
+            else:
+                blocking = [r for r in decision.reasons if r.severity == "block"]
+                reason = blocking[0].code if blocking else "compliance"
+                detail = "; ".join(f"{r.rule}: {r.detail}" for r in blocking)[:500]
             rep.excluded[reason or "unknown"] += 1
             excl.append(
                 {
@@ -327,49 +322,27 @@ class _Planner:
             )
         return out, excl
 
-    def _decisions(self, rows: Sequence[Any]) -> dict[int, Any]:
-        if self.compliance is None:
-            return {}
-        ids = [int(r.id) for r in rows if r.existing is None]
-        body = self.camp.variants[0].body if self.camp.variants else ""
-        result = self.compliance(
-            self.conn,
-            self.camp.workspace_id,
-            ids,
-            body,
-            self.camp.purpose,
-            self.camp.channel,
-            self.now,
-        )
-        return dict(result)
-
-    def _eligibility(
-        self, row: Any, decisions: dict[int, Any]
-    ) -> tuple[str | None, str | None, datetime]:
-        send_at = self.send_time(
-            row.timezone or row.phone_timezone, getattr(row, "best_hour", None)
-        )
-        if not getattr(row, self.address):
-            return "no_address", f"contact has no {self.address}", send_at
-        if self.compliance is None:
-            reason = _consent_reason(self.camp.purpose, row.consent)
-            if reason is not None:
-                return (
-                    reason,
-                    f"{self.camp.channel}/{self.camp.purpose} consent: {row.consent}",
-                    send_at,
+    def _decisions(self, pending: Sequence[tuple[Any, int | None, datetime]]) -> dict[int, Any]:
+        """Ask the compliance engine once per (variant text, send time) group of the chunk."""
+        groups: dict[tuple[int, datetime], list[int]] = defaultdict(list)
+        first = self.camp.variants[0].id
+        for row, variant_id, send_at in pending:
+            groups[(variant_id if variant_id is not None else first, send_at)].append(int(row.id))
+        out: dict[int, Any] = {}
+        for (variant_id, at), ids in groups.items():
+            body = self.bodies[variant_id]
+            out.update(
+                evaluate(
+                    self.conn,
+                    self.camp.workspace_id,
+                    ids,
+                    Message(body, template_source=body),
+                    self.camp.purpose,
+                    self.camp.channel,
+                    at,
                 )
-            return None, None, send_at
-        decision = decisions.get(int(row.id))
-        if decision is None:
-            return "compliance", "no decision from the compliance engine", send_at
-        if not decision.allowed:
-            reasons = [str(getattr(r, "code", r)) for r in (decision.reasons or [])] or [
-                "compliance"
-            ]
-            return reasons[0], "; ".join(str(r) for r in decision.reasons or [])[:500], send_at
-        later = getattr(decision, "send_at", None)
-        return None, None, max(send_at, later) if later is not None else send_at
+            )
+        return out
 
     def _message(
         self, row: Any, variant_id: int, send_at: datetime
@@ -445,15 +418,6 @@ class _Planner:
             "parts": 0,
             "cost": 0.0,
         }
-
-
-def _compliance_evaluate() -> Callable[..., Any] | None:
-    try:
-        module = importlib.import_module("clarion.compliance")
-    except ImportError:
-        return None
-    fn = getattr(module, "evaluate", None)
-    return fn if callable(fn) else None
 
 
 def _spent(conn: sa.Connection, campaign_id: int) -> float:

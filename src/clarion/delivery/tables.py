@@ -86,6 +86,8 @@ message_attempts = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Index("ix_message_attempts_message", "message_id"),
     sa.Index("ix_message_attempts_campaign_at", "campaign_id", "at"),
+    # Receipts are matched to messages through the provider id of any of their parts.
+    sa.Index("ix_message_attempts_provider_id", "provider_id"),
 )
 
 worker_leases = sa.Table(

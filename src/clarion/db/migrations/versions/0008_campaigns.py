@@ -223,6 +223,7 @@ def upgrade() -> None:
             "ix_message_attempts_campaign_at", ["campaign_id", "at"], unique=False
         )
         batch_op.create_index("ix_message_attempts_message", ["message_id"], unique=False)
+        batch_op.create_index("ix_message_attempts_provider_id", ["provider_id"], unique=False)
 
 
 def downgrade() -> None:

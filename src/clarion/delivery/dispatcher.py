@@ -1,0 +1,292 @@
+"""Claim due messages, and the set-based sweeps around sending: recovery, expiry, completion.
+
+Claiming is one statement on both databases: ``UPDATE messages SET status='sending' ... WHERE id
+IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING ...``. On PostgreSQL SKIP LOCKED lets
+several workers claim disjoint batches at once; on SQLite the engine opens every transaction
+with BEGIN IMMEDIATE, so claims are serialised by the database's single writer lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from clarion.campaigns.service import SENDING_STATES
+from clarion.campaigns.tables import campaigns
+from clarion.delivery.leases import live_workers
+from clarion.delivery.outcomes import Failure, fail_or_failover
+from clarion.delivery.tables import message_attempts, messages, routes
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message this worker now owns until it writes the outcome."""
+
+    id: int
+    campaign_id: int
+    route_id: int
+    connector: str
+    destination: str
+    body: str
+    parts: int
+    claim_token: str
+    validity_s: int
+
+
+def claim(
+    conn: sa.Connection,
+    worker_id: str,
+    *,
+    connectors: Collection[str],
+    limit: int,
+    now: datetime,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due messages of sending campaigns on the given connectors."""
+    if not connectors or limit <= 0:
+        return []
+    token = uuid.uuid4().hex
+    due = (
+        sa.select(messages.c.id)
+        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
+        .join(routes, routes.c.id == messages.c.route_id)
+        .where(
+            messages.c.status == "queued",
+            messages.c.send_at <= now,
+            campaigns.c.status.in_(SENDING_STATES),
+            routes.c.connector.in_(list(connectors)),
+        )
+        .order_by(messages.c.send_at, messages.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=messages)
+    )
+    claimed = conn.execute(
+        messages.update()
+        .where(messages.c.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            worker_id=worker_id,
+            claim_token=token,
+            claimed_at=now,
+            attempts=messages.c.attempts + 1,
+        )
+        .returning(
+            messages.c.id,
+            messages.c.campaign_id,
+            messages.c.route_id,
+            messages.c.destination,
+            messages.c.body,
+            messages.c.parts,
+        )
+    ).all()
+    if not claimed:
+        return []
+    route_ids = {int(r.route_id) for r in claimed}
+    camp_ids = {int(r.campaign_id) for r in claimed}
+    connector_of = dict(
+        conn.execute(
+            sa.select(routes.c.id, routes.c.connector).where(routes.c.id.in_(route_ids))
+        ).all()
+    )
+    validity = dict(
+        conn.execute(
+            sa.select(campaigns.c.id, campaigns.c.validity_s).where(campaigns.c.id.in_(camp_ids))
+        ).all()
+    )
+    return sorted(
+        (
+            Claimed(
+                id=int(r.id),
+                campaign_id=int(r.campaign_id),
+                route_id=int(r.route_id),
+                connector=connector_of[r.route_id],
+                destination=r.destination,
+                body=r.body,
+                parts=int(r.parts),
+                claim_token=token,
+                validity_s=int(validity[r.campaign_id]),
+            )
+            for r in claimed
+        ),
+        key=lambda c: c.id,
+    )
+
+
+def campaign_states(conn: sa.Connection, campaign_ids: Collection[int]) -> dict[int, str]:
+    """Return the current state of each campaign (the dispatcher re-checks before each batch)."""
+    rows = conn.execute(
+        sa.select(campaigns.c.id, campaigns.c.status).where(campaigns.c.id.in_(list(campaign_ids)))
+    )
+    return {int(r.id): r.status for r in rows}
+
+
+def release(
+    conn: sa.Connection, claimed: Sequence[Claimed], states: dict[int, str], *, now: datetime
+) -> Counter[str]:
+    """Give back claimed messages of campaigns that stopped: cancelled ones are recalled, paused
+    ones return to the queue (their attempt did not happen)."""
+    out: Counter[str] = Counter()
+    for state, new, extra in (
+        ("cancelled", "cancelled", {"cancelled_at": now}),
+        ("paused", "queued", {}),
+    ):
+        ids = [c.id for c in claimed if states.get(c.campaign_id) == state]
+        if not ids:
+            continue
+        res = conn.execute(
+            messages.update()
+            .where(messages.c.id.in_(ids), messages.c.status == "sending")
+            .values(status=new, attempts=messages.c.attempts - 1, **extra)
+        )
+        out[new] += int(res.rowcount)
+    return out
+
+
+def recall(conn: sa.Connection, campaign_id: int, *, now: datetime) -> dict[str, int]:
+    """Cancel every message of the campaign not yet handed to a provider, in one UPDATE.
+
+    Return how many were recalled and how many had already gone (submitted or further) or were
+    in flight on a worker at that instant (those finish; the worker re-checks before the next).
+    """
+    recalled = conn.execute(
+        messages.update()
+        .where(messages.c.campaign_id == campaign_id, messages.c.status == "queued")
+        .values(status="cancelled", cancelled_at=now)
+    ).rowcount
+    by_status: dict[str, int] = dict(
+        conn.execute(
+            sa.select(messages.c.status, sa.func.count())
+            .where(messages.c.campaign_id == campaign_id)
+            .group_by(messages.c.status)
+        ).all()
+    )
+    gone = sum(
+        int(by_status.get(s, 0))
+        for s in ("submitted", "delivered", "failed", "expired", "uncertain")
+    )
+    return {
+        "recalled": int(recalled),
+        "already_sent": gone,
+        "in_flight": int(by_status.get("sending", 0)),
+    }
+
+
+def recover_stale(conn: sa.Connection, *, now: datetime) -> int:
+    """Mark messages left in ``sending`` by workers whose lease expired as uncertain.
+
+    The provider may or may not have them. Campaigns whose failover policy says
+    ``resend_uncertain`` get them queued again (still flagged uncertain); the others keep them
+    in ``uncertain`` for a person to decide.
+    """
+    stale = sa.and_(
+        messages.c.status == "sending",
+        sa.or_(
+            messages.c.worker_id.is_(None), messages.c.worker_id.not_in(live_workers(conn, now=now))
+        ),
+    )
+    rows = conn.execute(sa.select(messages.c.id, messages.c.campaign_id).where(stale)).all()
+    if not rows:
+        return 0
+    ids = [int(r.id) for r in rows]
+    policies = dict(
+        conn.execute(
+            sa.select(campaigns.c.id, campaigns.c.failover).where(
+                campaigns.c.id.in_({int(r.campaign_id) for r in rows})
+            )
+        ).all()
+    )
+    resend = {cid for cid, p in policies.items() if p.get("resend_uncertain")}
+    conn.execute(
+        message_attempts.insert().from_select(
+            ["message_id", "campaign_id", "route_id", "worker_id", "result", "at"],
+            sa.select(
+                messages.c.id,
+                messages.c.campaign_id,
+                messages.c.route_id,
+                messages.c.worker_id,
+                sa.literal("uncertain"),
+                sa.literal(now, type_=message_attempts.c.at.type),
+            ).where(messages.c.id.in_(ids)),
+        )
+    )
+    for target, where in (
+        ("queued", messages.c.campaign_id.in_(resend)),
+        ("uncertain", messages.c.campaign_id.not_in(resend)),
+    ):
+        conn.execute(
+            messages.update()
+            .where(messages.c.id.in_(ids), messages.c.status == "sending", where)
+            .values(status=target, uncertain=True, send_at=now, claim_token=None)
+        )
+    return len(ids)
+
+
+def expire_overdue(conn: sa.Connection, *, now: datetime, limit: int = 5000) -> Counter[str]:
+    """Treat submitted messages with no receipt within their validity period as expired,
+    which moves them to the next route when the campaign's policy says so."""
+    rows = conn.execute(
+        sa.select(messages.c.id, messages.c.submitted_at, campaigns.c.validity_s)
+        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
+        .where(
+            messages.c.status == "submitted",
+            messages.c.submitted_at < now - timedelta(seconds=60),
+        )
+        .order_by(messages.c.submitted_at)
+        .limit(limit)
+    ).all()
+    overdue = [
+        Failure(int(r.id), "expired", "NO_RECEIPT")
+        for r in rows
+        if r.submitted_at + timedelta(seconds=int(r.validity_s)) < now
+    ]
+    return fail_or_failover(conn, overdue, now=now, expect=("submitted",))
+
+
+def finished_campaigns(conn: sa.Connection) -> list[tuple[int, int]]:
+    """Return (workspace, campaign) of running campaigns whose every message has an outcome
+    (a submitted message still waits for its receipt or its validity to end)."""
+    pending = (
+        sa.select(messages.c.id)
+        .where(
+            messages.c.campaign_id == campaigns.c.id,
+            messages.c.status.in_(("queued", "sending", "submitted")),
+        )
+        .exists()
+    )
+    rows = conn.execute(
+        sa.select(campaigns.c.workspace_id, campaigns.c.id).where(
+            campaigns.c.status == "running", campaigns.c.planned_at.is_not(None), ~pending
+        )
+    )
+    return [(int(r.workspace_id), int(r.id)) for r in rows]
+
+
+def error_rates(
+    conn: sa.Connection, *, since: datetime
+) -> list[tuple[int, int, int, int, dict[str, Any]]]:
+    """Return (workspace, campaign, failures, attempts) per running campaign since ``since``,
+    with its failover policy, for auto-pause."""
+    failed = sa.func.sum(
+        sa.case((message_attempts.c.result.in_(("failed_permanent", "undelivered")), 1), else_=0)
+    )
+    rows = conn.execute(
+        sa.select(
+            campaigns.c.workspace_id,
+            campaigns.c.id,
+            failed.label("failed"),
+            sa.func.count().label("total"),
+            campaigns.c.failover,
+        )
+        .join(campaigns, campaigns.c.id == message_attempts.c.campaign_id)
+        .where(campaigns.c.status == "running", message_attempts.c.at >= since)
+        .group_by(campaigns.c.workspace_id, campaigns.c.id, campaigns.c.failover)
+    )
+    return [
+        (int(r.workspace_id), int(r.id), int(r.failed or 0), int(r.total), dict(r.failover))
+        for r in rows
+    ]

@@ -1,0 +1,309 @@
+"""The delivery worker: claim, send, write back, and keep the queue healthy.
+
+One asyncio task per worker process. Database work runs in a thread (``asyncio.to_thread``) so
+the channels' sockets keep flowing (receipts keep arriving) while a batch is written. The worker
+holds a liveness lease and one lease per connector it sends through; it claims only messages of
+routes whose connector it holds, so a connector is driven by one worker in the cluster at a time,
+and a killed worker's connectors and in-flight messages are taken over when its leases expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor
+from clarion.campaigns.service import transition
+from clarion.campaigns.tables import campaigns
+from clarion.channels.base import Channel, OutboundMessage, Receipt, Report, SendResult
+from clarion.db.types import utcnow
+from clarion.delivery import dispatcher, leases, metrics
+from clarion.delivery.outcomes import Failure, Submitted, fail_or_failover, record_submitted
+from clarion.delivery.receipts import apply_receipts
+from clarion.delivery.tables import messages
+from clarion.errors import Conflict
+
+log = logging.getLogger("clarion.worker")
+
+THROTTLE_CODES = frozenset({"ESME_RTHROTTLED", "ESME_RMSGQFUL"})
+
+
+def new_worker_id() -> str:
+    """Return an id naming the host and process, unique across restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Dispatch messages through ``channels`` (connector name -> open-able Channel)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        channels: Mapping[str, Channel] | None = None,
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 1000,
+        send_chunk: int = 250,
+        lease_ttl: float = 15.0,
+        idle_sleep: float = 0.2,
+    ) -> None:
+        self.engine = engine
+        self.channels: dict[str, Channel] = dict(channels or {})
+        self.worker_id = worker_id or new_worker_id()
+        self.batch_size = batch_size
+        self.send_chunk = send_chunk
+        self.lease_ttl = lease_ttl
+        self.idle_sleep = idle_sleep
+        self.held: set[str] = set()
+        self.up: set[str] = set()
+        self._receipts: list[Receipt] = []
+        self._last_housekeeping = 0.0
+        self.stats: Counter[str] = Counter()
+
+    def add_channel(self, connector: str, channel: Channel) -> None:
+        """Add a channel (built with ``self.on_report`` as its callback) for ``connector``."""
+        self.channels[connector] = channel
+
+    # -- channel reports -------------------------------------------------------------------
+    def on_report(self, report: Report) -> None:
+        """Collect receipts from the channels (the callback given to them at construction)."""
+        if isinstance(report, Receipt) and report.final:
+            self._receipts.append(report)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Take the liveness lease and open the connectors whose leases are won."""
+        await self.sweep()
+
+    async def close(self) -> None:
+        """Close the channels and give up the leases so others take over at once."""
+        for name in list(self.up):
+            try:
+                await self.channels[name].close()
+            except Exception:  # closing a broken link is best effort
+                log.exception("closing connector %s", name)
+            metrics.CONNECTOR_UP.labels(name).set(0)
+        self.up.clear()
+        await asyncio.to_thread(self._flush_receipts)
+        with self.engine.begin() as conn:
+            leases.release(conn, self.worker_id)
+        self.held.clear()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, sleeping only when there is nothing due."""
+        await self.start()
+        try:
+            while not stop.is_set():
+                done = await self.step()
+                if not done:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.idle_sleep)
+        finally:
+            await self.close()
+
+    # -- one cycle ---------------------------------------------------------------------------
+    async def step(self) -> int:
+        """Do one cycle: housekeeping when due, receipts, one claimed batch; return its size."""
+        if time.monotonic() - self._last_housekeeping > self.lease_ttl / 3:
+            await self.sweep()
+        await asyncio.to_thread(self._flush_receipts)
+        usable = self.held & self.up
+        claimed = await asyncio.to_thread(self._claim, usable)
+        for start in range(0, len(claimed), self.send_chunk):
+            await self._send_chunk(claimed[start : start + self.send_chunk])
+        await asyncio.to_thread(self._flush_receipts)
+        return len(claimed)
+
+    async def sweep(self) -> None:
+        """Renew leases, open won connectors, recover, expire, complete and auto-pause now."""
+        await asyncio.to_thread(self._housekeeping)
+        await self._open_connectors()
+
+    def _claim(self, connectors: set[str]) -> list[dispatcher.Claimed]:
+        with self.engine.begin() as conn:
+            return dispatcher.claim(
+                conn, self.worker_id, connectors=connectors, limit=self.batch_size, now=utcnow()
+            )
+
+    async def _send_chunk(self, chunk: Sequence[dispatcher.Claimed]) -> None:
+        # Re-check the campaigns first: a pause or cancel stops the send between chunks.
+        chunk = await asyncio.to_thread(self._drop_stopped, chunk)
+        by_connector: dict[str, list[dispatcher.Claimed]] = defaultdict(list)
+        for c in chunk:
+            by_connector[c.connector].append(c)
+        results = await asyncio.gather(
+            *(self._send_connector(name, items) for name, items in by_connector.items())
+        )
+        await asyncio.to_thread(self._write_outcomes, [x for r in results for x in r])
+
+    async def _send_connector(
+        self, name: str, items: list[dispatcher.Claimed]
+    ) -> list[tuple[dispatcher.Claimed, SendResult | None]]:
+        batch = [
+            OutboundMessage(
+                ref=str(c.id),
+                to=c.destination,
+                text=c.body,
+                validity=timedelta(seconds=c.validity_s),
+            )
+            for c in items
+        ]
+        try:
+            results = await self.channels[name].send(batch)
+        except Exception as exc:
+            log.warning("connector %s failed a batch of %d: %s", name, len(items), exc)
+            self.up.discard(name)
+            metrics.CONNECTOR_UP.labels(name).set(0)
+            return [(c, None) for c in items]
+        by_ref = {r.ref: r for r in results}
+        return [(c, by_ref.get(str(c.id))) for c in items]
+
+    def _drop_stopped(self, chunk: Sequence[dispatcher.Claimed]) -> list[dispatcher.Claimed]:
+        with self.engine.begin() as conn:
+            states = dispatcher.campaign_states(conn, {c.campaign_id for c in chunk})
+            stopped = [
+                c for c in chunk if states.get(c.campaign_id) not in ("running", "scheduled")
+            ]
+            if stopped:
+                released = dispatcher.release(conn, stopped, states, now=utcnow())
+                self.stats.update(released)
+        return [c for c in chunk if states.get(c.campaign_id) in ("running", "scheduled")]
+
+    def _write_outcomes(
+        self, outcomes: Sequence[tuple[dispatcher.Claimed, SendResult | None]]
+    ) -> None:
+        now = utcnow()
+        done: list[Submitted] = []
+        failures: list[Failure] = []
+        uncertain: list[dispatcher.Claimed] = []
+        for c, res in outcomes:
+            labels = (str(c.route_id), c.connector)
+            if res is None:
+                failures.append(Failure(c.id, "connector_down", "CONNECTOR_DOWN", c.claim_token))
+                metrics.SEND_ERRORS.labels(*labels, "CONNECTOR_DOWN").inc()
+            elif res.ok:
+                done.append(Submitted(c.id, c.claim_token, tuple(res.provider_ids), res.parts))
+                metrics.SENT.labels(*labels).inc()
+            elif res.uncertain:
+                uncertain.append(c)
+                metrics.SEND_ERRORS.labels(*labels, res.code or "UNCERTAIN").inc()
+            else:
+                code = res.code or "UNKNOWN"
+                cause = (
+                    "throttled"
+                    if code in THROTTLE_CODES
+                    else ("permanent" if res.permanent else "transient")
+                )
+                failures.append(Failure(c.id, cause, code, c.claim_token))
+                metrics.SEND_ERRORS.labels(*labels, code).inc()
+        with self.engine.begin() as conn:
+            self.stats["submitted"] += record_submitted(
+                conn, done, worker_id=self.worker_id, now=now
+            )
+            self.stats.update(
+                fail_or_failover(
+                    conn, failures, now=now, expect=("sending",), worker_id=self.worker_id
+                )
+            )
+            if uncertain:
+                conn.execute(
+                    messages.update()
+                    .where(
+                        messages.c.id.in_([c.id for c in uncertain]),
+                        messages.c.status == "sending",
+                    )
+                    .values(status="uncertain", uncertain=True)
+                )
+                self.stats["uncertain"] += len(uncertain)
+
+    def _flush_receipts(self) -> None:
+        if not self._receipts:
+            return
+        batch, self._receipts = self._receipts, []
+        for r in batch:
+            metrics.RECEIPTS.labels(r.state).inc()
+        with self.engine.begin() as conn:
+            self.stats.update(apply_receipts(conn, batch, now=utcnow()))
+
+    # -- housekeeping ------------------------------------------------------------------------
+    async def _open_connectors(self) -> None:
+        for name in sorted(self.held - self.up):
+            try:
+                await self.channels[name].open()
+            except Exception as exc:
+                log.warning("connector %s did not open: %s", name, exc)
+                continue
+            self.up.add(name)
+            metrics.CONNECTOR_UP.labels(name).set(1)
+        for name in sorted(self.up - self.held):  # lease lost: stop driving it
+            await self.channels[name].close()
+            self.up.discard(name)
+            metrics.CONNECTOR_UP.labels(name).set(0)
+
+    def _housekeeping(self) -> None:
+        """Renew leases, take free connectors, and run the set-based sweeps."""
+        self._last_housekeeping = time.monotonic()
+        now = utcnow()
+        with self.engine.begin() as conn:
+            leases.acquire(
+                conn,
+                f"{leases.WORKER_PREFIX}{self.worker_id}",
+                self.worker_id,
+                self.lease_ttl,
+                now=now,
+            )
+            held = set()
+            for name in self.channels:
+                key = f"{leases.CONNECTOR_PREFIX}{name}"
+                if leases.acquire(conn, key, self.worker_id, self.lease_ttl, now=now):
+                    held.add(name)
+            self.held = held
+        with self.engine.begin() as conn:
+            self.stats["recovered"] += dispatcher.recover_stale(conn, now=now)
+            self.stats.update(dispatcher.expire_overdue(conn, now=now))
+        self._campaign_sweeps(now)
+
+    def _campaign_sweeps(self, now: Any) -> None:
+        with self.engine.begin() as conn:
+            for ws, cid, failed, total, policy in dispatcher.error_rates(
+                conn, since=now - timedelta(seconds=60)
+            ):
+                ratio = float(policy.get("error_pause_ratio", 0.5))
+                if total >= int(policy.get("error_pause_min", 200)) and failed >= ratio * total:
+                    self._move(conn, ws, cid, "paused", f"error rate {failed}/{total} in 60 s")
+            for ws, cid in dispatcher.finished_campaigns(conn):
+                self._move(conn, ws, cid, "completed", None)
+            due = conn.execute(
+                sa.select(campaigns.c.workspace_id, campaigns.c.id).where(
+                    campaigns.c.status == "scheduled",
+                    sa.select(messages.c.id)
+                    .where(
+                        messages.c.campaign_id == campaigns.c.id,
+                        messages.c.status.in_(("queued", "sending", "submitted")),
+                        messages.c.send_at <= now,
+                    )
+                    .exists(),
+                )
+            ).all()
+            for ws, cid in due:
+                self._move(conn, int(ws), int(cid), "running", "first messages due")
+
+    def _move(self, conn: sa.Connection, ws: int, cid: int, to: str, reason: str | None) -> None:
+        try:
+            with conn.begin_nested():
+                transition(conn, Actor.system(ws, "worker"), cid, to, reason=reason)
+            log.info("campaign %s -> %s (%s)", cid, to, reason or "")
+        except Conflict:
+            pass  # someone else moved it first

@@ -1,0 +1,336 @@
+"""The worker end to end over a loopback channel: send, receipts, failover, control, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor
+from clarion.campaigns.control import cancel, launch, pause, progress, resume
+from clarion.campaigns.service import get_campaign
+from clarion.channels.base import OutboundMessage
+from clarion.db.types import utcnow
+from clarion.delivery import dispatcher, leases
+from clarion.delivery.tables import message_attempts, messages
+from clarion.delivery.worker import Worker
+
+
+def _drain(worker: Worker, *, rounds: int = 50) -> None:
+    """Run the worker until nothing is due, then one sweep (completion, auto-pause)."""
+
+    async def go() -> None:
+        await worker.start()
+        for _ in range(rounds):
+            if not await worker.step():
+                break
+        await worker.sweep()
+        await worker.close()
+
+    asyncio.run(go())
+
+
+def _statuses(engine: Engine, cid: int) -> dict[str, int]:
+    with engine.connect() as conn:
+        return progress(conn, 1 if False else _ws(conn, cid), cid)["messages"]  # type: ignore[no-any-return]
+
+
+def _ws(conn: sa.Connection, cid: int) -> int:
+    return int(
+        conn.execute(sa.text(f"SELECT workspace_id FROM campaigns WHERE id={cid}")).scalar_one()
+    )
+
+
+def _route_names(engine: Engine, cid: int) -> dict[int, str]:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                sa.text(
+                    "SELECT m.contact_id, r.name FROM messages m JOIN routes r ON r.id = m.route_id "
+                    f"WHERE m.campaign_id = {cid}"
+                )
+            ).all()
+        )
+
+
+def test_a_campaign_is_sent_delivered_and_completed(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    # given five consenting contacts, one route and a launched campaign
+    make.contacts([f"+1202555{i:04d}" for i in range(5)])
+    make.route("main")
+    cid = make.campaign()
+    report = launch(engine, actor, cid)
+    assert report.planned == 5
+    # when a worker runs
+    worker = Worker(engine, batch_size=2, send_chunk=2)
+    chan = loopback("main", worker.on_report)
+    worker.add_channel("main", chan)
+    _drain(worker)
+    # then every message went out once, was delivered, and the campaign completed
+    assert len(chan.sent) == 5
+    assert _statuses(engine, cid) == {"delivered": 5}
+    with engine.connect() as conn:
+        assert get_campaign(conn, actor.workspace_id, cid).status == "completed"
+        row = conn.execute(sa.select(messages).limit(1)).first()
+    assert row is not None and row.submitted_at is not None and row.delivered_at is not None
+    assert row.attempts == 1 and row.provider_id.startswith("main-")
+
+
+def test_a_route_that_fails_everything_hands_over_to_the_next(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    ids = make.contacts([f"+1202555{i:04d}" for i in range(4)])
+    make.route("broken", priority=1)
+    make.route("backup", priority=2)
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    broken = loopback("broken", worker.on_report, fail_all=True)
+    backup = loopback("backup", worker.on_report)
+    worker.add_channel("broken", broken)
+    worker.add_channel("backup", backup)
+    _drain(worker)
+    assert _statuses(engine, cid) == {"delivered": 4}
+    assert _route_names(engine, cid) == {i: "backup" for i in ids}
+    assert len(backup.sent) == 4 and broken.sent == []
+    # and each message keeps both attempts
+    with engine.connect() as conn:
+        results = sorted(
+            r.result
+            for r in conn.execute(
+                sa.select(message_attempts.c.result).where(message_attempts.c.message_id == 1)
+            )
+        )
+    assert results == ["delivered", "failed_permanent", "submitted"]
+
+
+def test_an_undelivered_receipt_moves_the_message_to_the_next_route(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    (bad,) = make.contacts(["+17775550100"])
+    make.route("first", priority=1, prefixes=["+1"])
+    make.route("second", priority=2)
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    worker.add_channel("first", loopback("first", worker.on_report))
+    second = loopback("second", worker.on_report)
+    worker.add_channel("second", second)
+    _drain(worker)
+    # the simulated network refuses +1777 everywhere: it ends failed after both routes
+    assert _statuses(engine, cid) == {"failed": 1}
+    assert _route_names(engine, cid) == {bad: "second"}
+    assert len(second.sent) == 1
+
+
+def test_a_connector_that_is_down_fails_over(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    make.contacts(["+12025550100", "+12025550101"])
+    make.route("down", priority=1)
+    make.route("up", priority=2)
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    worker.add_channel("down", loopback("down", worker.on_report, down=True))
+    worker.add_channel("up", loopback("up", worker.on_report))
+    _drain(worker)
+    assert _statuses(engine, cid) == {"delivered": 2}
+
+
+def test_permanent_failure_without_another_route_is_final(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    make.contacts(["+19995550100", "+12025550101"])
+    make.route("only")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    worker.add_channel("only", loopback("only", worker.on_report))
+    _drain(worker)
+    assert _statuses(engine, cid) == {"delivered": 1, "failed": 1}
+    with engine.connect() as conn:
+        code = conn.execute(
+            sa.select(messages.c.provider_code).where(messages.c.status == "failed")
+        ).scalar_one()
+    assert code == "ESME_RINVDSTADR"
+
+
+def test_a_transient_failure_is_retried_later_not_at_once(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    make.contacts(["+18885550100"])
+    make.route("only")
+    cid = make.campaign(failover={"retry_after_s": 60, "max_transient": 3})
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    worker.add_channel("only", loopback("only", worker.on_report))
+    _drain(worker)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(messages)).one()
+    assert row.status == "queued" and row.attempts == 1
+    assert row.send_at > utcnow() + timedelta(seconds=50)
+
+
+def test_cancel_during_a_send_stops_it_and_reports_the_recall(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    # given 20 recipients sent in chunks of 4
+    make.contacts([f"+1202555{i:04d}" for i in range(20)])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine, batch_size=12, send_chunk=4)
+    recall: dict[str, int] = {}
+    cancelled_at: list[float] = []
+
+    def cancel_after_first(batch: Sequence[OutboundMessage]) -> None:
+        if not cancelled_at:  # meanwhile a person cancels, from another connection
+            with engine.begin() as conn:
+                recall.update(cancel(conn, actor, cid))
+            cancelled_at.append(time.monotonic())
+
+    chan = loopback("main", worker.on_report, before_send=cancel_after_first)
+    worker.add_channel("main", chan)
+    _drain(worker)
+    # then only the chunk on the wire went out; the rest of the claimed batch was released
+    assert len(chan.sent) == 4
+    assert _statuses(engine, cid) == {"delivered": 4, "cancelled": 16}
+    # and the cancel reported 8 recalled from the queue and 12 claimed by the worker
+    assert recall == {"recalled": 8, "already_sent": 0, "in_flight": 12}
+
+
+def test_pause_holds_messages_and_resume_sends_them(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    make.contacts([f"+1202555{i:04d}" for i in range(3)])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    with engine.begin() as conn:
+        pause(conn, actor, cid, reason="typo")
+    worker = Worker(engine)
+    chan = loopback("main", worker.on_report)
+    worker.add_channel("main", chan)
+    _drain(worker)
+    assert chan.sent == [] and _statuses(engine, cid) == {"queued": 3}
+    with engine.begin() as conn:
+        resume(conn, actor, cid)
+    _drain(worker)
+    assert _statuses(engine, cid) == {"delivered": 3}
+
+
+def test_messages_of_a_dead_worker_become_uncertain(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    # given messages claimed by a worker whose lease then expired
+    make.contacts([f"+1202555{i:04d}" for i in range(3)])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    now = utcnow()
+    with engine.begin() as conn:
+        leases.acquire(conn, "worker:dead", "dead", 1.0, now=now - timedelta(seconds=30))
+        claimed = dispatcher.claim(conn, "dead", connectors={"main"}, limit=2, now=now)
+    assert len(claimed) == 2
+    # when another worker sweeps
+    with engine.begin() as conn:
+        n = dispatcher.recover_stale(conn, now=now)
+    # then the two in flight are uncertain, the third still queued
+    assert n == 2
+    assert _statuses(engine, cid) == {"uncertain": 2, "queued": 1}
+
+
+def test_uncertain_messages_are_resent_only_when_the_policy_says_so(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    make.contacts(["+12025550100"])
+    make.route("main")
+    cid = make.campaign(failover={"resend_uncertain": True})
+    launch(engine, actor, cid)
+    now = utcnow()
+    with engine.begin() as conn:
+        dispatcher.claim(conn, "gone", connectors={"main"}, limit=5, now=now)
+        dispatcher.recover_stale(conn, now=now)
+        row = conn.execute(sa.select(messages)).one()
+    assert row.status == "queued" and row.uncertain is True
+
+
+def test_connector_leases_are_exclusive_until_they_expire(engine: Engine) -> None:
+    now = utcnow()
+    with engine.begin() as conn:
+        assert leases.acquire(conn, "connector:x", "w1", 10, now=now)
+        assert not leases.acquire(conn, "connector:x", "w2", 10, now=now)
+        assert leases.acquire(conn, "connector:x", "w1", 10, now=now)  # renew
+        # after expiry another worker takes it over
+        later = now + timedelta(seconds=11)
+        assert leases.acquire(conn, "connector:x", "w2", 10, now=later)
+        assert leases.holders(conn, now=later) == {"connector:x": "w2"}
+
+
+def test_two_workers_split_connectors(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    make.contacts([f"+1202555{i:04d}" for i in range(6)])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    w1, w2 = Worker(engine, worker_id="w1"), Worker(engine, worker_id="w2")
+    c1, c2 = loopback("main", w1.on_report), loopback("main", w2.on_report)
+    w1.add_channel("main", c1)
+    w2.add_channel("main", c2)
+
+    async def go() -> None:
+        await w1.start()
+        await w2.start()
+        for _ in range(5):
+            await w1.step()
+            await w2.step()
+        await w1.close()
+        await w2.close()
+
+    asyncio.run(go())
+    # only the lease holder drives the connector, and nothing is sent twice
+    assert (len(c1.sent), len(c2.sent)) == (6, 0)
+    assert _statuses(engine, cid) == {"delivered": 6}
+
+
+def test_error_rate_pauses_the_campaign(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    make.contacts([f"+1999555{i:04d}" for i in range(6)])
+    make.route("only")
+    cid = make.campaign(failover={"error_pause_ratio": 0.5, "error_pause_min": 5})
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    worker.add_channel("only", loopback("only", worker.on_report))
+    _drain(worker)
+    with engine.connect() as conn:
+        camp = get_campaign(conn, actor.workspace_id, cid)
+    assert camp.status == "paused" and "error rate 6/6" in (camp.status_reason or "")
+
+
+def test_no_receipt_within_validity_expires_then_fails_over(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    make.contacts(["+12025550100"])
+    make.route("silent", priority=1)
+    make.route("backup", priority=2)
+    cid = make.campaign(validity_s=60)
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    worker.add_channel("silent", loopback("silent", worker.on_report, receipts=False))
+    backup = loopback("backup", worker.on_report)
+    worker.add_channel("backup", backup)
+    _drain(worker)
+    assert _statuses(engine, cid) == {"submitted": 1}
+    with engine.begin() as conn:  # two minutes pass without a receipt
+        conn.execute(messages.update().values(submitted_at=utcnow() - timedelta(seconds=120)))
+    _drain(worker)
+    assert _statuses(engine, cid) == {"delivered": 1} and len(backup.sent) == 1
