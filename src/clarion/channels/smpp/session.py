@@ -181,7 +181,8 @@ class SmppSession(asyncio.Protocol):
                 self.on_malformed(err)
                 continue
             if command_id == P.ENQUIRE_LINK:
-                self.write(P.header_only(P.ENQUIRE_LINK | P.RESP, seq))
+                if self.on_enquire_link():
+                    self.write(P.header_only(P.ENQUIRE_LINK | P.RESP, seq))
             elif command_id == P.UNBIND:
                 self.write(P.header_only(P.UNBIND | P.RESP, seq))
                 self.on_unbind()
@@ -220,6 +221,10 @@ class SmppSession(asyncio.Protocol):
 
     def on_matched(self, seq: int, pdu: P.Pdu) -> None:
         """See a response the moment it is read, before its waiter resumes."""
+
+    def on_enquire_link(self) -> bool:
+        """Return whether to answer an enquire_link (a test SMSC may play dead)."""
+        return True
 
     def on_unbind(self) -> None:
         """React to the peer's unbind (the session answers and closes by itself)."""

@@ -59,6 +59,8 @@ class SimulatorConfig:
     drop_after: int | None = None
     #: Read submit_sm but never answer (a hung SMSC).
     silent: bool = False
+    #: Do not answer enquire_link (a dead link that still looks open).
+    ignore_enquire_link: bool = False
     seed: int | None = None
 
     def updated(self, changes: dict[str, Any]) -> SimulatorConfig:
@@ -89,7 +91,10 @@ class SimulatorStats:
     malformed: int = 0
     dropped: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
-    parts_by_ref: int = 0
+    enquire_links: int = 0
+    unbinds: int = 0
+    #: The most submit_sm one connection had unanswered at once (the ESME's window in use).
+    max_unanswered: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return the statistics as plain JSON-able values."""
@@ -108,6 +113,7 @@ class SmscSession(SmppSession):
         self.smsc = smsc
         self.system_id: str | None = None
         self.mode: str | None = None
+        self.unanswered = 0
 
     @property
     def receives(self) -> bool:
@@ -140,6 +146,13 @@ class SmscSession(SmppSession):
 
     def on_malformed(self, err: P.PduError) -> None:
         self.smsc.stats.malformed += 1
+
+    def on_enquire_link(self) -> bool:
+        self.smsc.stats.enquire_links += 1
+        return not self.smsc.config.ignore_enquire_link
+
+    def on_unbind(self) -> None:
+        self.smsc.stats.unbinds += 1
 
 
 class SmscSimulator:
@@ -313,6 +326,9 @@ class SmscSimulator:
                 self.drop_connections()
                 return
             self.config = cfg = replace(cfg, drop_after=cfg.drop_after - 1)
+        session.unanswered += 1
+        if session.unanswered > self.stats.max_unanswered:
+            self.stats.max_unanswered = session.unanswered
         if cfg.silent:
             return
         if cfg.throughput and not self._take_token(session.system_id or "", cfg.throughput):
@@ -346,6 +362,7 @@ class SmscSimulator:
         if delay:
             session.loop.call_later(delay, _late_write, session, data)
         else:
+            session.unanswered -= 1
             session.write(data)
 
     def _take_token(self, system_id: str, rate: float) -> bool:
@@ -443,5 +460,6 @@ class SmscSimulator:
 
 
 def _late_write(session: SmscSession, data: bytes) -> None:
+    session.unanswered -= 1
     if session.is_open:
         session.write(data)
