@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
-from clarion.campaigns.control import cancel, launch, pause, progress, resume
+from clarion.campaigns.control import cancel, launch, pause, resume
 from clarion.campaigns.service import get_campaign
 from clarion.channels.base import OutboundMessage
 from clarion.db.types import utcnow
@@ -37,13 +37,12 @@ def _drain(worker: Worker, *, rounds: int = 50) -> None:
 
 def _statuses(engine: Engine, cid: int) -> dict[str, int]:
     with engine.connect() as conn:
-        return progress(conn, 1 if False else _ws(conn, cid), cid)["messages"]  # type: ignore[no-any-return]
-
-
-def _ws(conn: sa.Connection, cid: int) -> int:
-    return int(
-        conn.execute(sa.text(f"SELECT workspace_id FROM campaigns WHERE id={cid}")).scalar_one()
-    )
+        rows = conn.execute(
+            sa.select(messages.c.status, sa.func.count())
+            .where(messages.c.campaign_id == cid)
+            .group_by(messages.c.status)
+        )
+        return {str(s): int(n) for s, n in rows}
 
 
 def _route_names(engine: Engine, cid: int) -> dict[int, str]:
@@ -51,8 +50,8 @@ def _route_names(engine: Engine, cid: int) -> dict[int, str]:
         return dict(
             conn.execute(
                 sa.text(
-                    "SELECT m.contact_id, r.name FROM messages m JOIN routes r ON r.id = m.route_id "
-                    f"WHERE m.campaign_id = {cid}"
+                    "SELECT m.contact_id, r.name FROM messages m"
+                    f" JOIN routes r ON r.id = m.route_id WHERE m.campaign_id = {cid}"
                 )
             ).all()
         )
