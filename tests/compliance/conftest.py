@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy.engine import Engine
 
+from clarion.api.app import create_app
 from clarion.audit.service import Actor
 from clarion.compliance.history import SendLogRow, log_sends
+from clarion.config import get_settings
 from clarion.consent.service import ConsentIn, record_consent
 from clarion.contacts.service import ContactIn, upsert_contacts
 
@@ -27,9 +34,11 @@ def make_contact(engine: Engine, actor: Actor) -> MakeContact:
         consent: str | None = "opted_in",
         purpose: str = "marketing",
         soft_opt_in: bool = False,
+        attributes: dict[str, Any] | None = None,
     ) -> int:
+        rec = ContactIn(phone=phone, timezone=timezone, attributes=attributes or {})
         with engine.begin() as conn:
-            res = upsert_contacts(conn, actor, [ContactIn(phone=phone, timezone=timezone)])
+            res = upsert_contacts(conn, actor, [rec])
             assert not res.rejects, res.rejects
             cid = res.ids[0]
             assert cid is not None
@@ -56,3 +65,42 @@ def sent_before(engine: Engine, workspace_id: int) -> Callable[[int, list[dateti
             )
 
     return add
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[httpx.Client]:
+    """Serve the API for ``engine`` on 127.0.0.1:<ephemeral port>; yield a client for it.
+
+    The socket listens before the server thread starts, so requests wait in the backlog
+    instead of racing the startup.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(engine), log_level="warning", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            yield c
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def cli_db(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the ``clarion`` command line at the test database."""
+    from clarion.db.engine import get_engine
+
+    monkeypatch.setenv("CLARION_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        get_engine().dispose()
+        get_settings.cache_clear()

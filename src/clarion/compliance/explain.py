@@ -8,37 +8,42 @@ hit with its position. A campaign passes its own settings through :class:`SendSp
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from jinja2 import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
-from clarion.compliance.engine import Decision, Message, evaluate
+from clarion.compliance.content import Reason, wording_reasons
+from clarion.compliance.engine import Decision, Message, evaluate, screen_for, screening_reasons
 from clarion.compliance.history import SendHistory
-from clarion.compliance.policies import resolve
-from clarion.compliance.settings import policy_overrides
+from clarion.compliance.policies import (
+    WORKSPACE_WIDE,
+    jurisdiction_codes,
+    jurisdiction_for,
+    resolve,
+)
+from clarion.compliance.screening import Screening
+from clarion.compliance.settings import policy_overrides, workspace_terms
 from clarion.contacts.tables import contacts
 from clarion.errors import NotFound, ValidationFailed
+from clarion.messages.lint import ContextSchema
+from clarion.messages.templates import compile_template, contact_context
 
 _VARIABLE = re.compile(r"\{\{.*?\}\}", re.S)
-_ENV = SandboxedEnvironment(autoescape=False)
-Renderer = Callable[[Mapping[str, Any]], str]
 
 
 @dataclass(frozen=True, slots=True)
 class SendSpec:
-    """What is sent and how: the text or template, purpose and channel.
+    """What is sent and how: a text (may hold ``{{ }}``) or a saved template's name.
 
     The campaign feature fills this from a campaign (its body, purpose, channel and id).
     """
 
-    text: str
+    text: str | None = None
+    template: str | None = None
     purpose: str = "marketing"
     channel: str = "sms"
     campaign_id: int | None = None
@@ -90,49 +95,22 @@ class Explanation:
         return out
 
 
-def _template_api() -> tuple[Callable[[str], Renderer], Callable[[Mapping[str, Any]], Any]] | None:
-    """Return the text engine's compile and context functions when that module exists."""
-    try:
-        mod = importlib.import_module("clarion.messages.templates")
-    except ImportError:
-        return None
-    compile_template = getattr(mod, "compile_template", None)
-    contact_context = getattr(mod, "contact_context", None)
-    if compile_template is None or contact_context is None:
-        return None
-
-    def compile_(source: str) -> Renderer:
-        tpl = compile_template(source)
-        return lambda ctx: str(tpl.render(ctx))
-
-    return compile_, contact_context
+_OPEN = ContextSchema(open_attributes=True)
 
 
-def _compile(source: str) -> Renderer:
-    api = _template_api()
-    if api is not None:
-        return api[0](source)
-    tpl = _ENV.from_string(source)
-    return lambda ctx: tpl.render(ctx)
+def render_for(source: str, context: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """Return ``source`` rendered with ``context`` and what each ``{{ variable }}`` became.
 
-
-def _context(contact: Mapping[str, Any]) -> Any:
-    api = _template_api()
-    if api is not None:
-        return api[1](contact)
-    return {**(contact.get("attributes") or {}), **contact}
-
-
-def render_for(source: str, contact: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """Return ``source`` rendered for ``contact`` and what each ``{{ variable }}`` became."""
+    Each variable is rendered on its own too, so the link-in-variable rule knows which parts
+    of the text came from data rather than from the author.
+    """
     if "{" not in source:
         return source, []
-    ctx = _context(contact)
-    try:
-        text = _compile(source)(ctx)
-        values = [_compile(m.group(0))(ctx) for m in _VARIABLE.finditer(source)]
-    except TemplateError as exc:
-        raise ValidationFailed(f"template does not render: {exc}", field="text") from None
+    text = compile_template(source, known=_OPEN).render(context)
+    values = [
+        compile_template(m.group(0), known=_OPEN).render(context)
+        for m in _VARIABLE.finditer(source)
+    ]
     return text, values
 
 
@@ -152,6 +130,22 @@ def find_contact(conn: sa.Connection, workspace_id: int, ref: str | int) -> dict
     return dict(row)
 
 
+def _source(conn: sa.Connection, workspace_id: int, spec: SendSpec, row: Mapping[str, Any]) -> str:
+    """Return the source to render: the text, or the saved template's variant for the contact."""
+    if spec.text is not None:
+        return spec.text
+    from clarion.messages.service import load_template
+
+    template = load_template(conn, workspace_id, spec.template or "", channel=spec.channel)
+    return template.pick(row.get("locale")).source
+
+
+def _context(conn: sa.Connection, workspace_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    from clarion.contacts.service import get_contact
+
+    return contact_context(get_contact(conn, workspace_id, int(row["id"])))
+
+
 def explain(
     conn: sa.Connection,
     workspace_id: int,
@@ -162,10 +156,13 @@ def explain(
     history: SendHistory | None = None,
 ) -> Explanation:
     """Explain whether, when and why (not) ``spec`` would reach ``contact`` at ``at``."""
+    if (spec.text is None) == (spec.template is None):
+        raise ValidationFailed("give a text or a template name, not both", field="text")
     row = find_contact(conn, workspace_id, contact)
-    text, values = render_for(spec.text, row)
+    source = _source(conn, workspace_id, spec, row)
+    text, values = render_for(source, _context(conn, workspace_id, row))
     message = Message(
-        text, template_source=spec.text if values else None, variable_values=tuple(values)
+        text, template_source=source if values else None, variable_values=tuple(values)
     )
     decision = evaluate(
         conn,
@@ -183,3 +180,54 @@ def explain(
         for k in ("id", "phone", "email", "country", "phone_region", "timezone", "phone_timezone")
     }
     return Explanation(summary, decision, policy.name, policy.source, text, spec, values)
+
+
+@dataclass
+class TextCheck:
+    """Screening and wording verdict on a text under one jurisdiction's policy."""
+
+    jurisdiction: str
+    purpose: str
+    screening: Screening
+    reasons: list[Reason]
+
+    @property
+    def verdict(self) -> str:
+        """Return block, warn or ok over screening and wording rules together."""
+        if any(r.severity == "block" for r in self.reasons):
+            return "block"
+        return "warn" if self.reasons else "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the check as plain JSON-able values."""
+        return {
+            "jurisdiction": self.jurisdiction,
+            "purpose": self.purpose,
+            "verdict": self.verdict,
+            "hits": [h.as_dict() for h in self.screening.hits],
+            "reasons": [r.as_dict() for r in self.reasons],
+        }
+
+
+def check_text(
+    conn: sa.Connection,
+    workspace_id: int,
+    text: str,
+    *,
+    jurisdiction: str | None = None,
+    phone: str | None = None,
+    purpose: str = "marketing",
+) -> TextCheck:
+    """Screen ``text`` and check its wording for a jurisdiction (given, or from ``phone``)."""
+    code = jurisdiction or jurisdiction_for(phone)
+    if code not in jurisdiction_codes() or code == WORKSPACE_WIDE:
+        raise ValidationFailed(
+            f"unknown jurisdiction {code!r}",
+            field="jurisdiction",
+            value=code,
+            allowed=jurisdiction_codes()[1:],
+        )
+    policy = resolve(code, policy_overrides(conn, workspace_id))
+    found = screen_for(policy, workspace_terms(conn, workspace_id), Message(text))
+    reasons = wording_reasons(text, policy, purpose) + screening_reasons(found, policy)
+    return TextCheck(code, purpose, found, reasons)

@@ -194,6 +194,13 @@ def resolve(code: str, overrides: Mapping[str, Mapping[str, Any]] | None = None)
 
     ``overrides`` maps a jurisdiction code (or ``"*"`` for the whole workspace) to settings.
     """
+    if code != "default" and code not in builtin()["jurisdictions"]:
+        raise ValidationFailed(
+            f"unknown jurisdiction {code!r}",
+            field="jurisdiction",
+            value=code,
+            allowed=jurisdiction_codes()[1:],
+        )
     overrides = overrides or {}
     chain_codes = _chain_codes(code)
     layers: list[Mapping[str, Any]] = [builtin()["default"], overrides.get(WORKSPACE_WIDE, {})]
