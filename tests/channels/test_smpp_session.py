@@ -54,13 +54,12 @@ def test_outcomes_follow_destination_prefixes_and_bad_numbers_fail_permanently()
     async def scenario() -> None:
         reports = Reports()
         async with (
-            smsc(outcomes={"4477001": "UNDELIV", "4477002": "EXPIRED"}, invalid_prefixes=("99",))
-            as sim,
+            smsc(
+                outcomes={"4477001": "UNDELIV", "4477002": "EXPIRED"}, invalid_prefixes=("99",)
+            ) as sim,
             connector(sim, reports) as c,
         ):
-            sent = await c.send(
-                messages(2, "4477001") + messages(1, "4477002") + messages(1, "99")
-            )
+            sent = await c.send(messages(2, "4477001") + messages(1, "4477002") + messages(1, "99"))
             await until(lambda: len(reports.receipts) == 3)
         # then the refusal is permanent, with the SMSC's code, and was not retried
         assert [r.ok for r in sent] == [True, True, True, False]

@@ -20,7 +20,6 @@ What happens to a part that is not simply accepted:
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import logging
@@ -34,6 +33,7 @@ from datetime import datetime
 from clarion.channels.base import Inbound, OutboundMessage, Receipt, Report, SendResult
 from clarion.channels.smpp import pdu as P
 from clarion.channels.smpp.config import ConnectorConfig
+from clarion.channels.smpp.flow import Latencies, RateLimiter, expire
 from clarion.channels.smpp.gsm import decode_text
 from clarion.channels.smpp.mo import Reassembler, split_part
 from clarion.channels.smpp.parts import InvalidMessage, Prepared, prepare
@@ -66,60 +66,6 @@ class BindRefused(Exception):
 
 class _NotSent(Exception):
     """No bind could take the part (connector stopping, or no bind up in time)."""
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
-class RateLimiter:
-    """Space sends ``1/rate`` apart (a small burst allowed); ``hold`` pauses everyone."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.burst = self.interval * max(1.0, rate * 0.02)  # ~20 ms of sends at once
-        self._next = 0.0
-        self.hold_until = 0.0
-
-    async def acquire(self) -> None:
-        """Wait until one more send fits within the rate."""
-        now = time.monotonic()
-        if now < self.hold_until:
-            await asyncio.sleep(self.hold_until - now)
-            now = time.monotonic()
-        if not self.interval:
-            return
-        slot = max(self._next, now - self.burst)
-        self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-    def hold(self, seconds: float) -> None:
-        """Pause every sender for ``seconds`` (the SMSC asked us to slow down)."""
-        self.hold_until = max(self.hold_until, time.monotonic() + seconds)
-
-
-class Latencies:
-    """The last ``size`` submit-to-response times, in a fixed buffer (flat memory)."""
-
-    def __init__(self, size: int = 65536) -> None:
-        self._buf = array.array("d", bytes(8 * size))
-        self._size = size
-        self._n = 0
-
-    def add(self, seconds: float) -> None:
-        """Record one latency."""
-        self._buf[self._n % self._size] = seconds
-        self._n += 1
-
-    def percentile(self, q: float) -> float | None:
-        """Return the q-th percentile (0..100) of the recorded latencies, in seconds."""
-        count = min(self._n, self._size)
-        if not count:
-            return None
-        values = sorted(self._buf[:count])
-        return values[min(int(q / 100 * count), count - 1)]
 
 
 @dataclass
@@ -440,13 +386,16 @@ class Connector:
         attempt = 0
         while True:
             attempt += 1
-            await self._rate.acquire()
             try:
                 bind = await self._acquire(deadline)
             except _NotSent as exc:
                 return NOT_SENT, str(exc), attempt
+            await self._rate.acquire()
             session = bind.session
-            assert session is not None
+            if session is None or not session.is_open:
+                self._release(bind)
+                attempt -= 1
+                continue
             seq = session.next_seq()
             sent_at = time.monotonic()
             try:
@@ -467,6 +416,7 @@ class Connector:
                 status, reason = resp.status, P.status_name(resp.status)
                 if not status:
                     self.stats.accepted_parts += 1
+                    self._rate.accepted()
                     msg_id: str = resp.fields.get("message_id", "")
                     return 0, normalise_id(msg_id, cfg.submit_id_format), attempt
             finally:
@@ -482,7 +432,7 @@ class Connector:
                 return status, reason, attempt
             delay = rule.delay(attempt)
             if status in (P.ESME_RTHROTTLED, P.ESME_RMSGQFUL):
-                self._rate.hold(delay)
+                self._rate.throttled(delay)
             self.stats.retries += 1
             await asyncio.sleep(delay)
             deadline = time.monotonic() + cfg.submit_wait
@@ -507,7 +457,7 @@ class Connector:
                 raise _NotSent("no bind with a free window in time")
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
-            timer = loop.call_later(remaining, _expire, waiter)
+            timer = loop.call_later(remaining, expire, waiter)
             try:
                 await waiter
             except TimeoutError:

@@ -1,0 +1,151 @@
+"""Reliability over real sockets: dropped links, throttling, slow answers, malformed PDUs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.channels.smpp_helpers import Reports, connector, messages, run, smsc, until
+
+from clarion.channels.smpp import pdu as P
+
+
+def test_a_link_dropped_mid_window_loses_nothing() -> None:
+    async def scenario() -> None:
+        # given an SMSC that answers slowly (so a window is in flight) and drops after 30 submits
+        async with smsc(response_delay=0.03, drop_after=30) as sim, connector(sim, window=10) as c:
+            # when 100 messages are sent
+            results = await c.send(messages(100))
+        # then every message has an outcome: accepted, or uncertain (on the wire at the drop)
+        ok = [r for r in results if r.ok]
+        uncertain = [r for r in results if r.uncertain]
+        assert len(ok) + len(uncertain) == 100
+        assert 0 < len(uncertain) <= 10  # at most one window was on the wire
+        assert all(not r.permanent and r.code == "UNCERTAIN" for r in uncertain)
+        # and the connector bound again and sent the rest
+        assert c.stats.binds_made == 2 and sim.stats.dropped == 1
+        # and nothing accepted by us is unknown to the SMSC
+        assert sim.stats.accepted >= len(ok)
+
+    run(scenario())
+
+
+def test_a_dropped_link_with_resubmission_delivers_everything() -> None:
+    async def scenario() -> None:
+        async with (
+            smsc(response_delay=0.03, drop_after=30) as sim,
+            connector(sim, window=10, resubmit_uncertain=True) as c,
+        ):
+            results = await c.send(messages(100))
+        assert all(r.ok for r in results)
+        assert {r.ref for r in results} == {f"m{i}" for i in range(100)}
+        assert c.stats.retries > 0
+
+    run(scenario())
+
+
+def test_throttling_makes_the_client_back_off_and_lose_nothing() -> None:
+    async def scenario() -> None:
+        reports = Reports()
+        # given an SMSC that allows 400 submits per second and a client with no limit of its own
+        async with smsc(throughput=400) as sim, connector(sim, reports, window=50) as c:
+            # when 300 messages are sent at once
+            results = await c.send(messages(300))
+            await until(lambda: len(reports.receipts) == 300)
+        # then the SMSC throttled, the client retried, and every message went through once
+        assert (
+            sim.stats.throttled > 0 and c.stats.refusals["ESME_RTHROTTLED"] == sim.stats.throttled
+        )
+        assert all(r.ok for r in results)
+        assert sim.stats.accepted == 300
+        assert {r.ref for r in reports.receipts} == {f"m{i}" for i in range(300)}
+        # and the client slowed down: few retries, not a storm of refusals
+        assert c.stats.retries < 100
+
+    run(scenario())
+
+
+def test_slow_answers_are_waited_for_within_the_window() -> None:
+    async def scenario() -> None:
+        # given an SMSC answering after 0.1 s and a window of 5
+        async with smsc(response_delay=0.1) as sim, connector(sim, window=5) as c:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            results = await c.send(messages(15))
+            elapsed = loop.time() - start
+        # then all went through, never more than 5 at once, so in three rounds
+        assert all(r.ok for r in results)
+        assert sim.stats.max_unanswered == 5
+        assert elapsed >= 0.3
+
+    run(scenario())
+
+
+def test_answers_later_than_the_timeout_are_uncertain_and_the_link_survives() -> None:
+    async def scenario() -> None:
+        # given an SMSC answering after 0.3 s and a client waiting 0.1 s for a response
+        async with (
+            smsc(response_delay=0.3) as sim,
+            connector(sim, window=5, response_timeout=0.1, enquire_link_interval=60) as c,
+        ):
+            results = await c.send(messages(12))
+            # when the late responses arrive for sequence numbers nobody waits for any more
+            await until(lambda: not any(s.unanswered for s in sim.sessions))
+            # then the link is still usable once the SMSC is fast again
+            sim.configure(response_delay=0.0)
+            after = await c.submit(messages(1, "4477005")[0])
+        assert all(r.uncertain and r.code == "UNCERTAIN" and not r.ok for r in results)
+        assert after.ok and c.stats.binds_made == 1
+
+    run(scenario())
+
+
+def test_an_unknown_command_gets_generic_nack_and_the_session_survives() -> None:
+    async def scenario() -> None:
+        async with smsc() as sim, connector(sim) as c:
+            # when the SMSC sends a command SMPP does not define
+            assert sim.send_malformed("unknown_command") == 1
+            await until(lambda: c.stats.malformed == 1)
+            # then the client answered generic_nack (the SMSC reads it as a response) and
+            # carries on on the same bind
+            result = await c.submit(messages(1)[0])
+        assert result.ok and c.stats.binds_made == 1
+
+    run(scenario())
+
+
+def test_a_malformed_body_is_refused_and_the_session_survives() -> None:
+    async def scenario() -> None:
+        async with smsc() as sim, connector(sim) as c:
+            sim.send_malformed("bad_body")
+            await until(lambda: c.stats.malformed == 1)
+            result = await c.submit(messages(1)[0])
+        assert result.ok and c.stats.binds_made == 1
+
+    run(scenario())
+
+
+def test_an_unreadable_length_closes_the_link_and_it_reconnects_cleanly() -> None:
+    async def scenario() -> None:
+        async with smsc() as sim, connector(sim) as c:
+            sim.send_malformed("bad_length")
+            await until(lambda: c.stats.binds_made == 2 and c.binds_up == 1)
+            result = await c.submit(messages(1)[0])
+        assert result.ok and sim.stats.malformed == 0
+
+    run(scenario())
+
+
+def test_the_simulator_answers_garbage_from_a_client_with_generic_nack() -> None:
+    async def scenario() -> None:
+        async with smsc() as sim:
+            reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
+            # an unknown command id, then a valid enquire_link on the same connection
+            writer.write(P.header_only(0x000000FF, 7) + P.header_only(P.ENQUIRE_LINK, 8))
+            nack = P.decode(await reader.readexactly(16))
+            alive = P.decode(await reader.readexactly(16))
+            writer.close()
+        assert (nack.name, nack.status, nack.seq) == ("generic_nack", P.ESME_RINVCMDID, 7)
+        assert (alive.name, alive.seq) == ("enquire_link_resp", 8)
+        assert sim.stats.malformed == 1
+
+    run(scenario())
