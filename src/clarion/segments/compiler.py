@@ -74,6 +74,9 @@ class Compiler:
     at: datetime
     load_segment: SegmentLoader
     stack: list[int] = field(default_factory=list)
+    #: Path of the segment reference in the rules being compiled, while inside another segment:
+    #: errors found there are reported where the person can fix them.
+    outer_path: str | None = None
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -289,27 +292,31 @@ class Compiler:
         from clarion.segments.rules import parse
 
         sid = node.segment_id
+        where = node.path if self.outer_path is None else self.outer_path
+        fpath = f"{where}.segment_id" if where else "segment_id"
         if sid in self.stack:
             chain = " -> ".join(str(s) for s in [*self.stack, sid])
             raise ValidationFailed(
-                f"{node.path or 'rules'}.segment_id: segment membership forms a cycle ({chain})",
-                field=f"{node.path}.segment_id" if node.path else "segment_id",
+                f"{fpath}: segment membership forms a cycle ({chain})",
+                field=fpath,
                 value=sid,
                 reason="cycle",
             )
         rules = self.load_segment(sid)
         if rules is None:
             raise ValidationFailed(
-                f"{node.path or 'rules'}.segment_id: no segment {sid} in this workspace",
-                field=f"{node.path}.segment_id" if node.path else "segment_id",
+                f"{fpath}: no segment {sid} in this workspace",
+                field=fpath,
                 value=sid,
                 reason="unknown segment",
             )
         self.stack.append(sid)
+        saved, self.outer_path = self.outer_path, where
         try:
             return self.compile(parse(rules))
         finally:
             self.stack.pop()
+            self.outer_path = saved
 
 
 def _py_holds(pred: Predicate, x: Any) -> bool:
