@@ -108,7 +108,9 @@ def record_consent(
     for part in _in_chunks(ids):
         known.update(
             conn.execute(
-                sa.select(contacts.c.id).where(contacts.c.workspace_id == ws, contacts.c.id.in_(part))
+                sa.select(contacts.c.id).where(
+                    contacts.c.workspace_id == ws, contacts.c.id.in_(part)
+                )
             ).scalars()
         )
     missing = [i for i in ids if i not in known]
@@ -190,7 +192,9 @@ def _advance_state(conn: sa.Connection, rows: list[dict[str, Any]], ledger_ids: 
     conn.execute(stmt, list(newest.values()))
 
 
-def current_consent(conn: sa.Connection, workspace_id: int, contact_id: int) -> list[dict[str, Any]]:
+def current_consent(
+    conn: sa.Connection, workspace_id: int, contact_id: int
+) -> list[dict[str, Any]]:
     """Return the contact's current consent per channel and purpose, with its evidence."""
     q = (
         sa.select(
@@ -213,7 +217,9 @@ def current_consent(conn: sa.Connection, workspace_id: int, contact_id: int) -> 
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def consent_history(conn: sa.Connection, workspace_id: int, contact_id: int) -> list[dict[str, Any]]:
+def consent_history(
+    conn: sa.Connection, workspace_id: int, contact_id: int
+) -> list[dict[str, Any]]:
     """Return every ledger entry of the contact, oldest first."""
     q = (
         sa.select(consent_ledger)

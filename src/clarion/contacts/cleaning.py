@@ -119,11 +119,11 @@ def clean_contact(
         country = country.upper()
         if not is_region(country):
             bad("country", rec.country, "unknown_country")
-            country = None
 
     phone = phone_type = phone_region = phone_carrier = phone_tz = None
     raw_phone = _text(rec.phone)
-    if raw_phone is not None:
+    # With an unknown country the number cannot be read as intended: that reject says it all.
+    if raw_phone is not None and not rejects:
         parsed = parse_phone(raw_phone, country or default_region)
         if isinstance(parsed, PhoneError):
             bad("phone", raw_phone, parsed.reason)

@@ -210,17 +210,18 @@ def merge_contacts(
     if updates:
         # Keys named like columns become the SET clause of the executemany.
         conn.execute(contacts.update().where(contacts.c.id == sa.bindparam("_id")), updates)
-    _add_tags_and_identities(conn, workspace_id, records, ids, now)
+    add_tags_and_identities(conn, workspace_id, records, ids, now)
     return MergeResult(ids, outcomes, conflicts)
 
 
-def _add_tags_and_identities(
+def add_tags_and_identities(
     conn: sa.Connection,
     workspace_id: int,
     records: Sequence[CleanContact],
     ids: list[int],
     now: datetime,
 ) -> None:
+    """Add the records' tags and identities to their contacts (``ids`` aligned); never remove."""
     tags = {(ids[i], t) for i, r in enumerate(records) for t in r.tags}
     if tags:
         conn.execute(

@@ -21,7 +21,11 @@ from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberType, carrier, timezone
-from phonenumbers.phonenumberutil import NumberParseException, ValidationResult
+from phonenumbers.phonenumberutil import (
+    NumberParseException,
+    ValidationResult,
+    is_number_type_geographical,
+)
 
 #: Names of phonenumbers' number types as stored in ``contacts.phone_type``.
 TYPE_NAMES: dict[int, str] = {
@@ -38,6 +42,9 @@ TYPE_NAMES: dict[int, str] = {
     PhoneNumberType.VOICEMAIL: "voicemail",
 }
 
+_MOBILE_TYPES = frozenset(
+    {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.PAGER}
+)
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "invalid_country_code",
     NumberParseException.NOT_A_NUMBER: "not_a_number",
@@ -125,14 +132,22 @@ def _facts(num: phonenumbers.PhoneNumber, e164: str) -> PhoneInfo | PhoneError:
     kind = phonenumbers.number_type(num)
     if kind == PhoneNumberType.UNKNOWN:
         return PhoneError(e164, "invalid_number", "not in any range allocated by its country")
-    region = phonenumbers.region_code_for_number(num)
-    zones = timezone.time_zones_for_number(num)
-    zone = zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
+    # Most calling codes belong to one region; only shared ones (+1, +44, +7, ...) need the
+    # per-region pattern search that region_code_for_number does.
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(num.country_code, ())
+    region = regions[0] if len(regions) == 1 else phonenumbers.region_code_for_number(num)
+    # The library's carrier and time-zone helpers each recompute the number type (the costly
+    # part); we pass on the one we have, with the same rules they apply.
+    zone = None
+    if is_number_type_geographical(kind, num.country_code):
+        zones = timezone.time_zones_for_geographical_number(num)
+        zone = zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
+    name = carrier.name_for_valid_number(num, "en") if kind in _MOBILE_TYPES else ""
     return PhoneInfo(
         e164=e164,
         type=TYPE_NAMES.get(kind, "other"),
         region=region if region and region != "001" else None,
-        carrier=carrier.name_for_number(num, "en") or None,
+        carrier=name or None,
         timezone=zone,
     )
 

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from clarion.audit.service import Actor, record
 from clarion.consent.service import current_consent
 from clarion.contacts.cleaning import CleanContact, ContactIn, Reject, clean_contact
-from clarion.contacts.merge import PROFILE, merge_contacts
+from clarion.contacts.merge import PROFILE, add_tags_and_identities, merge_contacts
 from clarion.contacts.tables import contact_identities, contact_tags, contacts
 from clarion.db.types import utcnow
-from clarion.errors import NotFound, ValidationFailed
+from clarion.errors import Conflict, NotFound, ValidationFailed
 from clarion.workspaces.tables import workspaces
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "get_contact",
     "list_contacts",
     "resolve_contacts",
+    "update_contact",
     "upsert_contacts",
     "workspace_region",
 ]
@@ -78,7 +79,9 @@ def upsert_contacts(
             result.rejects.extend(got)
         else:
             clean.append(got)
-    counts = apply_clean(conn, actor.workspace_id, clean, source=source, ids_out=result.ids)
+    counts, ids = apply_clean(conn, actor.workspace_id, clean, source=source)
+    for cleaned, cid in zip(clean, ids, strict=True):
+        result.ids[cleaned.index] = cid
     result.created, result.updated = counts["created"], counts["updated"]
     result.unchanged, result.merged = counts["unchanged"], counts["merged"]
     result.key_conflicts = counts["key_conflicts"]
@@ -106,20 +109,19 @@ def apply_clean(
     clean: Sequence[CleanContact],
     *,
     source: str,
-    ids_out: list[int | None] | None = None,
-) -> Counter[str]:
-    """Merge already-cleaned records in batches; return outcome counts (no audit entry)."""
+) -> tuple[Counter[str], list[int]]:
+    """Merge already-cleaned records in batches; return outcome counts and ids (no audit)."""
     counts: Counter[str] = Counter()
+    ids: list[int] = []
     now = utcnow()
     for start in range(0, len(clean), BATCH):
         part = clean[start : start + BATCH]
         res = merge_contacts(conn, workspace_id, part, source=source, now=now)
         counts.update(res.outcomes)
-        counts["key_conflicts"] += res.key_conflicts
-        if ids_out is not None:
-            for rec, cid in zip(part, res.ids, strict=True):
-                ids_out[rec.index] = cid
-    return counts
+        if res.key_conflicts:
+            counts["key_conflicts"] += res.key_conflicts
+        ids.extend(res.ids)
+    return counts, ids
 
 
 def get_contact(conn: sa.Connection, workspace_id: int, contact_id: int) -> dict[str, Any]:
@@ -203,8 +205,7 @@ def delete_contact(conn: sa.Connection, actor: Actor, contact_id: int) -> None:
     ).first()
     if found is None:
         raise NotFound(f"no contact {contact_id}", field="contact_id", value=contact_id)
-    # Children are removed explicitly as well: SQLite enforces ON DELETE CASCADE only when
-    # foreign keys are on, and other features' tables may not cascade.
+    # This feature's children go explicitly; other features' rows cascade by foreign key.
     for table in _children():
         conn.execute(table.delete().where(table.c.contact_id == contact_id))
     conn.execute(contacts.delete().where(contacts.c.id == contact_id))
@@ -220,3 +221,65 @@ def _children() -> list[sa.Table]:
 def profile_fields() -> tuple[str, ...]:
     """Return the profile columns a record may set."""
     return PROFILE
+
+
+def update_contact(
+    conn: sa.Connection,
+    actor: Actor,
+    contact_id: int,
+    changes: ContactIn,
+    *,
+    default_region: str | None = None,
+) -> dict[str, Any]:
+    """Set the non-empty fields of ``changes`` on one contact; return it as ``get_contact`` does.
+
+    A phone, email or external id that belongs to another contact is a Conflict (naming the
+    field and the owner), never a silent merge: merging two people is a decision, not a side
+    effect of editing one of them.
+    """
+    current = get_contact(conn, actor.workspace_id, contact_id)
+    region = default_region or changes.country or current["country"]
+    region = region or workspace_region(conn, actor.workspace_id)
+    probe = ContactIn(**{**changes.__dict__})
+    if probe.external_id is None and probe.phone is None and probe.email is None:
+        probe.external_id = current["external_id"] or f"#{contact_id}"  # cleaning needs one key
+    got = clean_contact(probe, 0, region)
+    if isinstance(got, list):
+        first = got[0]
+        raise ValidationFailed(
+            f"invalid {first.field}: {first.reason}",
+            field=first.field,
+            value=first.value,
+            reason=first.reason,
+        )
+    owners = resolve_contacts(
+        conn,
+        actor.workspace_id,
+        external_ids=[changes.external_id.strip()] if changes.external_id else [],
+        phones=[got.phone] if got.phone else [],
+        emails=[got.email] if got.email else [],
+    )
+    for (kind, value), owner in owners.items():
+        if owner != contact_id:
+            raise Conflict(
+                f"{kind} {value} belongs to contact {owner}", field=kind, value=value, owner=owner
+            )
+    values: dict[str, Any] = {}
+    for name in PROFILE:
+        new = getattr(got, name)
+        if name == "external_id" and not changes.external_id:
+            continue
+        if new is not None and new != current[name]:
+            values[name] = new
+    if got.phone is not None and got.phone != current["phone"]:
+        for name in ("phone_type", "phone_region", "phone_carrier", "phone_timezone"):
+            values[name] = getattr(got, name)
+    attributes = {**current["attributes"], **got.attributes}
+    if attributes != current["attributes"]:
+        values["attributes"] = attributes
+    if values:
+        values["updated_at"] = utcnow()
+        conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**values))
+    add_tags_and_identities(conn, actor.workspace_id, [got], [contact_id], utcnow())
+    record(conn, actor, "contact.update", "contact", contact_id, {"fields": sorted(values.keys())})
+    return get_contact(conn, actor.workspace_id, contact_id)

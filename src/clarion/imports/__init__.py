@@ -1,0 +1,1 @@
+"""Imports with cleaning: contacts (and, through the same pipeline, events and orders)."""

@@ -1,0 +1,336 @@
+"""``clarion import contacts FILE``: map columns, clean, merge, report.
+
+Columns are mapped by header (case, spaces and dashes ignored; common aliases such as
+``mobile``, ``msisdn``, ``e-mail``, ``surname`` understood) or explicitly with ``mapping``
+(``{"Handy": "phone", "Kundennr": "external_id", "Notes": "ignore"}``). Targets:
+
+- profile fields: external_id, first_name, last_name, phone, email, locale, country, timezone;
+- ``tags`` (separated by ``;`` or ``,`` or ``|``);
+- ``identity:<namespace>`` (a social handle or another system's id), e.g. ``identity:weibo``;
+  columns named after a known platform (weibo, wechat, x, twitter, ...) map there by default;
+- consent: ``<channel>_<purpose>`` (e.g. ``sms_marketing``) holding opted_in / opted_out /
+  pending (yes/no/true/false/1/0 understood), with ``consent_source``, ``consent_proof`` and
+  ``consent_at`` for the whole row;
+- ``attribute:<name>``; any column not recognised becomes a custom attribute under its header;
+- ``ignore``.
+
+A per-row ``country`` is that row's region for reading national phone numbers; rows without
+one use ``default_region`` (else the workspace's). Merge precedence: see
+``clarion.contacts.merge``. Consent is appended to the ledger only when it changes the
+contact's current state, so re-running the same file adds nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor
+from clarion.consent.service import CHANNELS, PURPOSES, ConsentIn, record_consent
+from clarion.contacts.cleaning import CleanContact, ConsentItem, ContactIn, Reject, clean_contact
+from clarion.contacts.service import apply_clean, workspace_region
+from clarion.errors import ValidationFailed
+from clarion.imports.pipeline import Cleaned, ImportReport, run_import
+from clarion.imports.readers import Row, RowError
+
+PROFILE_TARGETS = (
+    "external_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "locale",
+    "country",
+    "timezone",
+)
+ALIASES = {
+    "id": "external_id",
+    "externalid": "external_id",
+    "customer_id": "external_id",
+    "customerid": "external_id",
+    "firstname": "first_name",
+    "first": "first_name",
+    "given_name": "first_name",
+    "givenname": "first_name",
+    "forename": "first_name",
+    "lastname": "last_name",
+    "last": "last_name",
+    "surname": "last_name",
+    "family_name": "last_name",
+    "familyname": "last_name",
+    "phone_number": "phone",
+    "phonenumber": "phone",
+    "mobile": "phone",
+    "mobile_phone": "phone",
+    "cell": "phone",
+    "msisdn": "phone",
+    "tel": "phone",
+    "telephone": "phone",
+    "e_mail": "email",
+    "email_address": "email",
+    "mail": "email",
+    "language": "locale",
+    "lang": "locale",
+    "country_code": "country",
+    "region": "country",
+    "tz": "timezone",
+    "time_zone": "timezone",
+    "tag": "tags",
+    "labels": "tags",
+}
+PLATFORMS = frozenset(
+    {"weibo", "wechat", "x", "twitter", "mastodon", "facebook", "instagram", "line", "whatsapp"}
+)
+CONSENT_META = ("consent_source", "consent_proof", "consent_at")
+_STATUS_WORDS = {
+    "opted_in": "opted_in",
+    "optedin": "opted_in",
+    "opt_in": "opted_in",
+    "in": "opted_in",
+    "yes": "opted_in",
+    "y": "opted_in",
+    "true": "opted_in",
+    "1": "opted_in",
+    "opted_out": "opted_out",
+    "optedout": "opted_out",
+    "opt_out": "opted_out",
+    "out": "opted_out",
+    "no": "opted_out",
+    "n": "opted_out",
+    "false": "opted_out",
+    "0": "opted_out",
+    "pending": "pending",
+}
+_NORMALISE = re.compile(r"[\s\-.]+")
+_TAG_SPLIT = re.compile(r"[;,|]")
+
+
+def normalise_header(name: str) -> str:
+    """Return a header as targets are written (``E-Mail Address`` -> ``e_mail_address``)."""
+    return _NORMALISE.sub("_", name.strip().lower()).strip("_")
+
+
+def _is_consent(name: str) -> bool:
+    channel, _, purpose = name.partition("_")
+    return channel in CHANNELS and purpose in PURPOSES
+
+
+def target_for(header: str, mapping: Mapping[str, str] | None = None) -> str:
+    """Return what column ``header`` feeds: a profile field, ``attribute:<name>``, ..."""
+    if mapping:
+        explicit = mapping.get(header) or mapping.get(normalise_header(header))
+        if explicit is not None:
+            return validate_target(explicit, header)
+    norm = normalise_header(header)
+    norm = ALIASES.get(norm, norm)
+    if norm in PROFILE_TARGETS or norm == "tags" or norm in CONSENT_META or _is_consent(norm):
+        return norm
+    if norm in PLATFORMS:
+        return f"identity:{norm}"
+    for prefix in ("identity:", "identity_", "identity."):
+        if norm.startswith(prefix) and len(norm) > len(prefix):
+            return f"identity:{norm[len(prefix) :]}"
+    return f"attribute:{header.strip()}"
+
+
+def validate_target(target: str, header: str = "") -> str:
+    """Return ``target`` if it is a known target of a contacts column, else raise."""
+    t = target.strip()
+    norm = ALIASES.get(normalise_header(t), normalise_header(t))
+    if norm in PROFILE_TARGETS or norm in ("tags", "ignore") or norm in CONSENT_META:
+        return norm
+    if _is_consent(norm):
+        return norm
+    for prefix in ("identity:", "attribute:"):
+        if t.startswith(prefix) and len(t) > len(prefix):
+            return t
+    raise ValidationFailed(
+        f"cannot map column {header!r} to {target!r}",
+        field="map",
+        value=f"{header}={target}",
+        allowed=[*PROFILE_TARGETS, "tags", "identity:<ns>", "attribute:<name>", "ignore"],
+    )
+
+
+def parse_map(spec: str | None) -> dict[str, str]:
+    """Return ``{"Mobile": "phone", ...}`` from ``"Mobile=phone,Cust No=external_id"``."""
+    out: dict[str, str] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        header, eq, target = part.partition("=")
+        if not eq or not header.strip() or not target.strip():
+            raise ValidationFailed(
+                "write --map as 'Header=target,Header=target'", field="map", value=part
+            )
+        out[header.strip()] = validate_target(target, header.strip())
+    return out
+
+
+def parse_when(text: str) -> datetime:
+    """Return an aware UTC time from ISO text; a date alone is midnight UTC, naive times UTC."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO date/time: {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ContactsConfig:
+    """What a worker needs to clean rows: the column mapping and the default region."""
+
+    mapping: tuple[tuple[str, str], ...]
+    default_region: str | None
+
+
+def _row_to_contact(
+    number: int, data: dict[str, Any], config: ContactsConfig, targets: dict[str, str]
+) -> CleanContact | list[Reject]:
+    mapping = dict(config.mapping)
+    rec = ContactIn()
+    consent: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    rejects: list[Reject] = []
+    for header, raw in data.items():
+        target = targets.get(header)
+        if target is None:
+            target = targets[header] = target_for(header, mapping)
+        if target == "ignore" or raw is None or raw == "":
+            continue
+        if isinstance(raw, str) and "\ufffd" in raw:
+            rejects.append(Reject(number, header, raw, "bad_encoding"))
+            continue
+        if target in PROFILE_TARGETS:
+            setattr(rec, target, raw if isinstance(raw, str) else str(raw))
+        elif target == "tags":
+            tags = raw if isinstance(raw, list) else _TAG_SPLIT.split(str(raw))
+            rec.tags.extend(str(t) for t in tags)
+        elif target.startswith("identity:"):
+            rec.identities[target.split(":", 1)[1]] = str(raw)
+        elif target.startswith("attribute:"):
+            name = target.split(":", 1)[1]
+            if name == "attributes" and isinstance(raw, dict):
+                rec.attributes.update(raw)
+            else:
+                rec.attributes[name] = raw
+        elif target in CONSENT_META:
+            meta[target] = raw
+        else:
+            consent[target] = raw
+    items: list[ConsentItem] = []
+    occurred: datetime | None = None
+    if consent and meta.get("consent_at"):
+        try:
+            occurred = parse_when(str(meta["consent_at"]))
+        except ValueError:
+            rejects.append(Reject(number, "consent_at", meta["consent_at"], "invalid_date"))
+    for name, raw in consent.items():
+        status = _STATUS_WORDS.get(normalise_header(str(raw)))
+        if status is None:
+            rejects.append(Reject(number, name, raw, "invalid_consent_status"))
+            continue
+        channel, _, purpose = name.partition("_")
+        source = str(meta.get("consent_source") or "import")[:100]
+        proof = meta.get("consent_proof")
+        items.append(ConsentItem(channel, purpose, status, source, proof and str(proof), occurred))
+    got = clean_contact(rec, number, config.default_region)
+    if isinstance(got, list):
+        return rejects + got
+    if rejects:
+        return rejects
+    got.consent = items
+    return got
+
+
+def clean_contacts(rows: Sequence[Row], config: ContactsConfig) -> Cleaned:
+    """Map and validate one chunk of rows (runs in worker processes; no database)."""
+    accepted: list[CleanContact] = []
+    rejects: list[Reject] = []
+    targets: dict[str, str] = {}
+    for number, data in rows:
+        if isinstance(data, RowError):
+            rejects.append(Reject(number, data.field, data.value, data.reason))
+            continue
+        got = _row_to_contact(number, data, config, targets)
+        if isinstance(got, list):
+            rejects.extend(got)
+        else:
+            accepted.append(got)
+    return Cleaned(accepted, rejects)
+
+
+def sink_contacts(
+    conn: sa.Connection, actor: Actor, accepted: list[CleanContact], *, source: str
+) -> Counter[str]:
+    """Merge a chunk of clean contacts and append the consent it changes."""
+    counts, ids = apply_clean(conn, actor.workspace_id, accepted, source=source)
+    entries = [
+        ConsentIn(
+            contact_id=cid,
+            channel=item.channel,
+            purpose=item.purpose,
+            status=item.status,
+            source=item.source,
+            proof=item.proof,
+            occurred_at=item.occurred_at,
+        )
+        for c, cid in zip(accepted, ids, strict=True)
+        for item in c.consent
+    ]
+    appended = record_consent(conn, actor, entries, only_changes=True) if entries else 0
+    if appended:
+        counts["consent_appended"] += appended
+    return counts
+
+
+def import_contacts(
+    engine: Engine,
+    actor: Actor,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    default_region: str | None = None,
+    rejects_path: str | Path | None = None,
+    progress: bool = False,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    workers: int | None = None,
+    chunk_rows: int | None = None,
+) -> ImportReport:
+    """Import a contacts file (CSV, XLSX or JSON Lines) and return its cleaning report."""
+    file = Path(path)
+    if default_region is None:
+        with engine.connect() as conn:
+            default_region = workspace_region(conn, actor.workspace_id)
+    checked = {h: validate_target(t, h) for h, t in (mapping or {}).items()}
+    config = ContactsConfig(tuple(sorted(checked.items())), default_region)
+    source = f"import:{file.name}"[:100]
+    extra = {"chunk_rows": chunk_rows} if chunk_rows else {}
+    return run_import(
+        engine,
+        actor,
+        file,
+        kind="contacts",
+        clean=partial(clean_contacts, config=config),
+        sink=partial(sink_contacts, source=source),
+        fmt=fmt,
+        encoding=encoding,
+        rejects_path=Path(rejects_path) if rejects_path else None,
+        progress=progress,
+        workers=workers,
+        **extra,
+    )

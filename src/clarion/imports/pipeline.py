@@ -1,0 +1,300 @@
+"""The generic import pipeline: reader -> cleaner (worker processes) -> chunked sink.
+
+The main process reads rows and hands chunks to a small process pool that maps and validates
+them (for contacts, phone parsing dominates the cost), while it writes the previous chunks.
+Only a bounded number of chunks are ever in flight, so memory stays flat whatever the file size.
+Each chunk is written in its own transaction: a crash or a bad row later in the file never
+loses what was already accepted, and a re-run merges into it without change.
+
+A kind of import (contacts, events, orders) supplies two functions:
+
+- ``clean(rows, config) -> Cleaned``: pure, picklable (module-level), run in the workers;
+- ``sink(conn, actor, accepted) -> Counter``: writes the accepted records and counts outcomes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import multiprocessing
+import os
+import resource
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor, record
+from clarion.contacts.cleaning import Reject
+from clarion.contacts.tables import import_jobs
+from clarion.db.types import utcnow
+from clarion.imports.readers import Row, Source
+
+CHUNK_ROWS = 10_000
+#: Files larger than this are cleaned in worker processes (below it, start-up costs more).
+POOL_MIN_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Cleaned:
+    """What a cleaner made of one chunk: records to write and rows refused."""
+
+    accepted: list[Any]
+    rejects: list[Reject]
+
+
+Cleaner = Callable[[Sequence[Row]], Cleaned]
+Sink = Callable[[sa.Connection, Actor, list[Any]], Counter[str]]
+
+
+@dataclass
+class ImportReport:
+    """The cleaning report of one import: counts by outcome, reasons, speed, rejects file."""
+
+    job_id: int
+    kind: str
+    filename: str
+    encoding: str | None
+    rows: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    rejects_path: str | None = None
+    peak_rss_mb: float = 0.0
+    workers: int = 0
+
+    @property
+    def rows_per_second(self) -> float:
+        """Return the rows read per second of wall time."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as stored in ``import_jobs.report`` and printed as JSON."""
+        return {
+            "job_id": self.job_id,
+            "kind": self.kind,
+            "filename": self.filename,
+            "encoding": self.encoding,
+            "rows": self.rows,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "rejected": self.rejected,
+            "reasons": dict(self.reasons.most_common()),
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
+            "rejects_path": self.rejects_path,
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "workers": self.workers,
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"import #{self.job_id} of {self.kind} from {self.filename}"
+            + (f" ({self.encoding})" if self.encoding else ""),
+            f"  rows read      {self.rows:>10,}",
+        ]
+        for outcome, n in sorted(self.outcomes.items()):
+            lines.append(f"  {outcome:<14} {n:>10,}")
+        lines.append(f"  {'rejected':<14} {self.rejected:>10,}")
+        for reason, n in self.reasons.most_common(12):
+            lines.append(f"    {reason:<28} {n:>10,}")
+        lines.append(
+            f"  {self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s, "
+            f"peak memory {self.peak_rss_mb:.0f} MB"
+        )
+        if self.rejects_path:
+            lines.append(f"  rejects: {self.rejects_path}")
+        return "\n".join(lines)
+
+
+class RejectsFile:
+    """The rejects CSV (row, field, value, reason), created on the first reject only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, rejects: Sequence[Reject]) -> None:
+        if not rejects:
+            return
+        if self._writer is None:
+            self._file = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["row", "field", "value", "reason"])
+        for r in rejects:
+            self._writer.writerow([r.index, r.field, "" if r.value is None else r.value, r.reason])
+        assert self._file is not None
+        self._file.flush()
+
+    def close(self) -> str | None:
+        if self._file is None:
+            return None
+        self._file.close()
+        return str(self.path)
+
+
+def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _auto_workers(size: int) -> int:
+    cpus = os.cpu_count() or 1
+    return min(2, cpus) if cpus > 1 and size >= POOL_MIN_BYTES else 0
+
+
+def _cleaned_chunks(
+    chunks: Iterator[list[Row]], clean: Cleaner, workers: int
+) -> Iterator[tuple[int, Cleaned]]:
+    """Yield (rows in chunk, cleaned chunk) in file order, cleaning ahead in worker processes."""
+    if workers <= 0:
+        for chunk in chunks:
+            yield len(chunk), clean(chunk)
+        return
+    # fork: workers start instantly and inherit the loaded numbering-plan data.
+    ctx = multiprocessing.get_context("fork")
+    pending: deque[tuple[int, Future[Cleaned]]] = deque()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for chunk in chunks:
+            pending.append((len(chunk), pool.submit(clean, chunk)))
+            if len(pending) > workers + 1:
+                n, fut = pending.popleft()
+                yield n, fut.result()
+        while pending:
+            n, fut = pending.popleft()
+            yield n, fut.result()
+
+
+def run_import(
+    engine: Engine,
+    actor: Actor,
+    path: Path,
+    *,
+    kind: str,
+    clean: Cleaner,
+    sink: Sink,
+    fmt: str | None = None,
+    encoding: str | None = None,
+    rejects_path: Path | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportReport:
+    """Import ``path`` chunk by chunk through ``clean`` and ``sink``; record the report."""
+    started = time.perf_counter()
+    source = Source(path, fmt, encoding)
+    n_workers = _auto_workers(source.size) if workers is None else workers
+    with engine.begin() as conn:
+        job_id = conn.execute(
+            import_jobs.insert()
+            .values(
+                workspace_id=actor.workspace_id,
+                kind=kind,
+                filename=path.name,
+                file_sha256=_sha256(path),
+                status="running",
+                actor=actor.label,
+                report={},
+                started_at=utcnow(),
+            )
+            .returning(import_jobs.c.id)
+        ).scalar_one()
+        record(conn, actor, "import.start", "import_job", job_id, {"kind": kind, "file": path.name})
+    report = ImportReport(int(job_id), kind, path.name, source.encoding, workers=n_workers)
+    rejects = RejectsFile(rejects_path or path.with_name(f"{path.stem}.rejects.csv"))
+    bar = _Progress(source, path.name) if progress else None
+    try:
+        for n_rows, cleaned in _cleaned_chunks(
+            _chunks(source.rows(), chunk_rows), clean, n_workers
+        ):
+            with engine.begin() as conn:
+                report.outcomes.update(sink(conn, actor, cleaned.accepted))
+            report.rows += n_rows
+            rejects.write(cleaned.rejects)
+            report.rejected += len({r.index for r in cleaned.rejects})
+            report.reasons.update(f"{r.field}:{r.reason.split(':')[0]}" for r in cleaned.rejects)
+            if bar is not None:
+                bar.advance(report.rows)
+    except BaseException as exc:
+        report.rejects_path = rejects.close()
+        _finish(engine, actor, report, started, status="failed", error=repr(exc))
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    report.rejects_path = rejects.close()
+    _finish(engine, actor, report, started, status="completed")
+    return report
+
+
+def _finish(
+    engine: Engine,
+    actor: Actor,
+    report: ImportReport,
+    started: float,
+    *,
+    status: str,
+    error: str | None = None,
+) -> None:
+    report.seconds = time.perf_counter() - started
+    report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    body = report.to_dict() | ({"error": error} if error else {})
+    with engine.begin() as conn:
+        conn.execute(
+            import_jobs.update()
+            .where(import_jobs.c.id == report.job_id)
+            .values(status=status, report=body, finished_at=utcnow())
+        )
+        record(conn, actor, f"import.{status}", "import_job", report.job_id, body)
+
+
+class _Progress:
+    """A rich progress bar over the bytes (or spreadsheet rows) of the source."""
+
+    def __init__(self, source: Source, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.source = source
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = self.progress.add_task(label, total=max(source.size, 1), rows=0)
+        self.progress.start()
+
+    def advance(self, rows: int) -> None:
+        self.progress.update(self.task, completed=self.source.position(), rows=rows)
+
+    def close(self) -> None:
+        self.progress.update(self.task, completed=self.source.size)
+        self.progress.stop()
