@@ -112,6 +112,14 @@ def test_unknown_values_are_fine_with_a_default_and_optional_ones_warn() -> None
     assert t.render(ctx(first_name="Li")) == "none Li"
 
 
+def test_dict_fields_win_over_dict_methods() -> None:
+    # given an order whose field is called like a dict method
+    t = compile_template("{{ order.items | length }} items, {{ order.items[0].sku }}")
+    c = contact_context({"id": 1}, extra={"order": {"items": [{"sku": "A"}, {"sku": "B"}]}})
+    # then the data is used, not dict.items
+    assert t.render(c) == "2 items, A"
+
+
 def test_loop_and_set_variables_are_not_unknown() -> None:
     t = compile_template(
         "{% set n = order['items'] | length %}{{ n }}:"

@@ -280,12 +280,36 @@ def _forced_by(text: str, chars: frozenset[str]) -> list[str]:
     return sorted(bad, key=text.index)
 
 
+def _ascii_table() -> bytes:
+    """Return a bytes.translate table from ASCII to default-alphabet septets (basic chars only)."""
+    table = bytearray(range(256))
+    for ch in GSM7.basic:
+        if ch.isascii():
+            table[ord(ch)] = ord(GSM7.to_septets[ord(ch)])
+    return bytes(table)
+
+
+_ASCII_TO_GSM = _ascii_table()
+#: the ASCII characters of the default table without escape (``bytes.translate`` deletes them,
+#: so an empty result means "plain GSM-7" without building a set of the characters)
+_BASIC_ASCII = bytes(sorted(ord(ch) for ch in GSM7.basic if ch.isascii()))
+_LIMITS = {
+    (shift, ref_bits, septets): _limits(shift, ref_bits, septets)
+    for shift in (0, 3, 6)
+    for ref_bits in _CONCAT_IE_OCTETS
+    for septets in (True, False)
+}
+
+
 def count(text: str) -> tuple[str, int, int]:
     """Return ``(encoding, units, parts)`` with the default alphabet and 8-bit references.
 
     The fast path of :func:`encode`: no bytes are built unless an escape sequence could
     straddle a part boundary.
     """
+    if text.isascii() and not text.encode("ascii").translate(None, _BASIC_ASCII):
+        n = len(text)
+        return "gsm7", n, 1 if n <= 160 else -(-n // 153)
     chars = set(text)
     if chars <= GSM7.basic:
         n = len(text)
@@ -308,9 +332,12 @@ def count(text: str) -> tuple[str, int, int]:
     return "ucs2", units, parts
 
 
-def _encode_gsm(text: str, alphabet: Alphabet, ref_bits: int) -> Encoded:
-    raw = text.translate(alphabet.to_septets).encode("latin-1")
-    single, per_part = _limits(len(alphabet.udh_shift), ref_bits, septets=True)
+def _encode_gsm(text: str, alphabet: Alphabet, ref_bits: int, plain: bool = False) -> Encoded:
+    if plain:  # ASCII, default alphabet, no escapes: a byte-table translation is exact
+        raw = text.encode("ascii").translate(_ASCII_TO_GSM)
+    else:
+        raw = text.translate(alphabet.to_septets).encode("latin-1")
+    single, per_part = _LIMITS[len(alphabet.udh_shift), ref_bits, True]
     segments = _split(raw, single, per_part, 1)
     _check_parts(len(segments), len(raw), alphabet.name)
     return Encoded(
@@ -350,6 +377,8 @@ def encode(
             allowed=sorted(NATIONAL_SHIFTS),
         )
     _check_text(text)
+    if text.isascii() and not text.encode("ascii").translate(None, _BASIC_ASCII):
+        return _encode_gsm(text, GSM7, ref_bits, plain=True)
     chars = set(text)
     if chars <= GSM7.chars:
         return _encode_gsm(text, GSM7, ref_bits)
@@ -370,7 +399,7 @@ def encode(
         if best is not None:
             return best
     data = _ucs2_bytes(text)
-    single, per_part = _limits(0, ref_bits, septets=False)
+    single, per_part = _LIMITS[0, ref_bits, False]
     segments = _split(data, single, per_part, 2)
     _check_parts(len(segments), len(data) // 2, "ucs2")
     return Encoded(
