@@ -54,12 +54,12 @@ async def smsc(**settings: Any) -> AsyncIterator[SmscSimulator]:
         await sim.stop()
 
 
-def config_for(sim: SmscSimulator, **settings: Any) -> ConnectorConfig:
-    """Return a connector config pointing at ``sim`` with quick timeouts."""
+def config_for(target: SmscSimulator | int, **settings: Any) -> ConnectorConfig:
+    """Return a connector config pointing at a simulator (or a port) with quick timeouts."""
     base = ConnectorConfig(
         name="test",
         host="127.0.0.1",
-        port=sim.port,
+        port=target if isinstance(target, int) else target.port,
         system_id="clarion",
         password="secret",
         submit_id_format="hex",
