@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from clarion.audit.service import Actor, record
 from clarion.db.types import utcnow
 from clarion.errors import ValidationFailed
+from clarion.events.bulk import pg_insert_dedup, pg_insert_plain
 from clarion.events.models import ContactRef, IngestResult, Reject, TrackIn
 from clarion.events.refs import resolve_refs
-from clarion.events.sql import upsert_insert
+from clarion.events.sql import chunks, upsert_insert
 from clarion.events.tables import events
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "track",
 ]
 
+_CHUNK = 5000  # rows per statement: bounds array and parameter sizes on both databases
 MAX_NAME = 100
 MAX_MESSAGE_ID = 200
 MAX_SOURCE = 50
@@ -90,19 +92,29 @@ def insert_events(
         elif mid not in first_by_mid:
             first_by_mid[mid] = pos
             with_mid.append(row)
-    if plain_pos:
-        stmt = events.insert().returning(events.c.id, sort_by_parameter_order=True)
-        got = conn.execute(stmt, [rows[p] for p in plain_pos]).scalars().all()
-        for pos, new_id in zip(plain_pos, got, strict=True):
-            ids[pos] = int(new_id)
-    if with_mid:
-        stmt2 = (
-            upsert_insert(conn, events)
-            .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
-            .returning(events.c.id, events.c.message_id)
-        )
-        for new_id, mid in conn.execute(stmt2, with_mid).all():
-            ids[first_by_mid[mid]] = int(new_id)
+    postgres = conn.dialect.name == "postgresql"
+    for part in chunks(len(plain_pos), _CHUNK):
+        plain = [rows[plain_pos[k]] for k in part]
+        if postgres:
+            got = pg_insert_plain(conn, plain)
+        else:
+            stmt = events.insert().returning(events.c.id, sort_by_parameter_order=True)
+            got = [int(i) for i in conn.execute(stmt, plain).scalars()]
+        for k, new_id in zip(part, got, strict=True):
+            ids[plain_pos[k]] = new_id
+    for part in chunks(len(with_mid), _CHUNK):
+        batch = [with_mid[k] for k in part]
+        if postgres:
+            pairs = pg_insert_dedup(conn, batch)
+        else:
+            stmt2 = (
+                upsert_insert(conn, events)
+                .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
+                .returning(events.c.id, events.c.message_id)
+            )
+            pairs = [(int(i), str(m)) for i, m in conn.execute(stmt2, batch).all()]
+        for new_id, mid in pairs:
+            ids[first_by_mid[mid]] = new_id
     accepted = sum(1 for i in ids if i is not None)
     return ids, len(rows) - accepted
 
