@@ -1,0 +1,1 @@
+"""The demo: a realistic synthetic customer base, deterministic by seed, built step by step."""
