@@ -363,16 +363,27 @@ def _window(w: Window | None) -> str:
     return f" until {_lit(w.end)}"
 
 
+def _unwrap(node: Node) -> Node:
+    while isinstance(node, Group) and len(node.children) == 1:
+        node = node.children[0]
+    return node
+
+
+def _compound(node: Node) -> bool:
+    node = _unwrap(node)
+    return isinstance(node, Group) and len(node.children) > 1
+
+
 def to_text(node: Node) -> str:
     """Return ``node`` in the compact text form (parsable again by :func:`parse_text`)."""
+    if isinstance(node, Group) and len(node.children) == 1:
+        return to_text(node.children[0])
     if isinstance(node, Group):
         sep = " and " if node.match == "all" else " or "
-        return sep.join(
-            f"({to_text(c)})" if isinstance(c, Group) else to_text(c) for c in node.children
-        )
+        return sep.join(f"({to_text(c)})" if _compound(c) else to_text(c) for c in node.children)
     if isinstance(node, Not):
         inner = to_text(node.child)
-        return f"not ({inner})" if isinstance(node.child, Group) else f"not {inner}"
+        return f"not ({inner})" if _compound(node.child) else f"not {inner}"
     if isinstance(node, FieldCond):
         return f"{node.field} {_pred(node.pred)}"
     if isinstance(node, TagCond):
