@@ -61,33 +61,35 @@ def seed_contacts(
         if tag:
             conn.execute(contact_tags.insert(), [{"contact_id": i, "tag": tag} for i in ids])
         if consent:
-            for cid in ids:  # test data only; tiny sizes
-                lid = conn.execute(
-                    consent_ledger.insert()
-                    .values(
-                        workspace_id=workspace_id,
-                        contact_id=cid,
-                        channel="sms",
-                        purpose="marketing",
-                        status=consent,
-                        source="test",
-                        occurred_at=now,
-                        recorded_at=now,
-                        actor="test",
-                    )
-                    .returning(consent_ledger.c.id)
-                ).scalar_one()
-                conn.execute(
-                    consent_state.insert().values(
-                        contact_id=cid,
-                        channel="sms",
-                        purpose="marketing",
-                        workspace_id=workspace_id,
-                        status=consent,
-                        ledger_id=lid,
-                        since=now,
-                    )
-                )
+            common = {
+                "workspace_id": workspace_id,
+                "channel": "sms",
+                "purpose": "marketing",
+                "status": consent,
+            }
+            ledger = conn.execute(
+                consent_ledger.insert().returning(
+                    consent_ledger.c.id, consent_ledger.c.contact_id, sort_by_parameter_order=True
+                ),
+                [
+                    {
+                        **common,
+                        "contact_id": cid,
+                        "source": "test",
+                        "occurred_at": now,
+                        "recorded_at": now,
+                        "actor": "test",
+                    }
+                    for cid in ids
+                ],
+            ).all()
+            conn.execute(
+                consent_state.insert(),
+                [
+                    {**common, "contact_id": int(c), "ledger_id": int(lid), "since": now}
+                    for lid, c in ledger
+                ],
+            )
     return ids
 
 

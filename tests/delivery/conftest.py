@@ -89,3 +89,62 @@ class LoopbackChannel:
 @pytest.fixture
 def loopback() -> type[LoopbackChannel]:
     return LoopbackChannel
+
+
+class SimulatorThread:
+    """The SMSC simulator in a thread of its own, for workers in other processes."""
+
+    def __init__(self, **config: Any) -> None:
+        import asyncio
+        import threading
+
+        from clarion.channels.smpp.simulator import SimulatorConfig, SmscSimulator
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.sim = SmscSimulator(SimulatorConfig(**config))
+        self.port = asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+
+    def destinations(self) -> list[str]:
+        """Return the destination of every submit_sm accepted so far."""
+        import asyncio
+
+        async def read() -> list[str]:
+            return [str(p.fields.get("destination_addr", "")) for _, _, p in self.sim.messages]
+
+        return asyncio.run_coroutine_threadsafe(read(), self.loop).result(10)
+
+    def stop(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def smsc_thread() -> Any:
+    sims: list[SimulatorThread] = []
+
+    def start(**config: Any) -> SimulatorThread:
+        sims.append(SimulatorThread(**config))
+        return sims[-1]
+
+    yield start
+    for s in sims:
+        s.stop()
+
+
+def smpp_connector(engine: Engine, actor: Actor, name: str, port: int, **options: Any) -> None:
+    """Configure an SMPP connector named ``name`` towards a simulator on ``port``."""
+    from clarion.channels.smpp.service import create_connector
+
+    values = {"host": "127.0.0.1", "port": port, "system_id": "clarion", "password": "secret"}
+    with engine.begin() as conn:
+        create_connector(conn, actor, name, {**values, **options})
+
+
+@pytest.fixture
+def connector() -> Any:
+    return smpp_connector

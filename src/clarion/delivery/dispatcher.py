@@ -46,6 +46,7 @@ def claim(
     connectors: Collection[str],
     limit: int,
     now: datetime,
+    workspace_id: int | None = None,
 ) -> list[Claimed]:
     """Claim up to ``limit`` due messages of sending campaigns on the given connectors."""
     if not connectors or limit <= 0:
@@ -61,6 +62,7 @@ def claim(
             campaigns.c.status.in_(SENDING_STATES),
             routes.c.connector.in_(list(connectors)),
         )
+        .where(sa.true() if workspace_id is None else messages.c.workspace_id == workspace_id)
         .order_by(messages.c.send_at, messages.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=messages)
@@ -177,22 +179,34 @@ def recall(conn: sa.Connection, campaign_id: int, *, now: datetime) -> dict[str,
 
 
 def recover_stale(conn: sa.Connection, *, now: datetime) -> int:
-    """Mark messages left in ``sending`` by workers whose lease expired as uncertain.
-
-    The provider may or may not have them. Campaigns whose failover policy says
-    ``resend_uncertain`` get them queued again (still flagged uncertain); the others keep them
-    in ``uncertain`` for a person to decide.
-    """
+    """Mark messages left in ``sending`` by workers whose lease expired as uncertain."""
     stale = sa.and_(
         messages.c.status == "sending",
         sa.or_(
-            messages.c.worker_id.is_(None), messages.c.worker_id.not_in(live_workers(conn, now=now))
+            messages.c.worker_id.is_(None),
+            messages.c.worker_id.not_in(live_workers(conn, now=now)),
         ),
     )
-    rows = conn.execute(sa.select(messages.c.id, messages.c.campaign_id).where(stale)).all()
-    if not rows:
-        return 0
-    ids = [int(r.id) for r in rows]
+    ids = [int(r.id) for r in conn.execute(sa.select(messages.c.id).where(stale))]
+    mark_uncertain(conn, ids, now=now)
+    return len(ids)
+
+
+def mark_uncertain(conn: sa.Connection, ids: Sequence[int], *, now: datetime) -> Counter[str]:
+    """Flag messages in ``sending`` that the provider may or may not have as uncertain.
+
+    Campaigns whose failover policy says ``resend_uncertain`` get them queued again (still
+    flagged, so a duplicate can be told from a first send); the others keep them in
+    ``uncertain`` for a person to decide.
+    """
+    out: Counter[str] = Counter()
+    if not ids:
+        return out
+    rows = conn.execute(
+        sa.select(messages.c.id, messages.c.campaign_id).where(
+            messages.c.id.in_(list(ids)), messages.c.status == "sending"
+        )
+    ).all()
     policies = dict(
         conn.execute(
             sa.select(campaigns.c.id, campaigns.c.failover).where(
@@ -201,6 +215,7 @@ def recover_stale(conn: sa.Connection, *, now: datetime) -> int:
         ).all()
     )
     resend = {cid for cid, p in policies.items() if p.get("resend_uncertain")}
+    ids = [int(r.id) for r in rows]
     conn.execute(
         message_attempts.insert().from_select(
             ["message_id", "campaign_id", "route_id", "worker_id", "result", "at"],
@@ -218,32 +233,41 @@ def recover_stale(conn: sa.Connection, *, now: datetime) -> int:
         ("queued", messages.c.campaign_id.in_(resend)),
         ("uncertain", messages.c.campaign_id.not_in(resend)),
     ):
-        conn.execute(
+        res = conn.execute(
             messages.update()
             .where(messages.c.id.in_(ids), messages.c.status == "sending", where)
             .values(status=target, uncertain=True, send_at=now, claim_token=None)
         )
-    return len(ids)
+        out["resent_uncertain" if target == "queued" else "uncertain"] += int(res.rowcount)
+    return out
 
 
 def expire_overdue(conn: sa.Connection, *, now: datetime, limit: int = 5000) -> Counter[str]:
     """Treat submitted messages with no receipt within their validity period as expired,
-    which moves them to the next route when the campaign's policy says so."""
-    rows = conn.execute(
-        sa.select(messages.c.id, messages.c.submitted_at, campaigns.c.validity_s)
-        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .where(
-            messages.c.status == "submitted",
-            messages.c.submitted_at < now - timedelta(seconds=60),
+    which moves them to the next route when the campaign's policy says so.
+
+    Only campaigns still sending are swept: a cancelled campaign's late messages keep waiting
+    for receipts and are never resent.
+    """
+    overdue: list[Failure] = []
+    active = conn.execute(
+        sa.select(campaigns.c.id, campaigns.c.validity_s).where(
+            campaigns.c.status.in_(("running", "paused"))
         )
-        .order_by(messages.c.submitted_at)
-        .limit(limit)
     ).all()
-    overdue = [
-        Failure(int(r.id), "expired", "NO_RECEIPT")
-        for r in rows
-        if r.submitted_at + timedelta(seconds=int(r.validity_s)) < now
-    ]
+    for cid, validity_s in active:
+        rows = conn.execute(
+            sa.select(messages.c.id)
+            .where(
+                messages.c.campaign_id == cid,
+                messages.c.status == "submitted",
+                messages.c.submitted_at < now - timedelta(seconds=int(validity_s)),
+            )
+            .limit(limit - len(overdue))
+        ).all()
+        overdue += [Failure(int(r.id), "expired", "NO_RECEIPT") for r in rows]
+        if len(overdue) >= limit:
+            break
     return fail_or_failover(conn, overdue, now=now, expect=("submitted",))
 
 

@@ -58,6 +58,7 @@ class Worker:
         send_chunk: int = 250,
         lease_ttl: float = 15.0,
         idle_sleep: float = 0.2,
+        workspace_id: int | None = None,
     ) -> None:
         self.engine = engine
         self.channels: dict[str, Channel] = dict(channels or {})
@@ -66,6 +67,7 @@ class Worker:
         self.send_chunk = send_chunk
         self.lease_ttl = lease_ttl
         self.idle_sleep = idle_sleep
+        self.workspace_id = workspace_id
         self.held: set[str] = set()
         self.up: set[str] = set()
         self._receipts: list[Receipt] = []
@@ -134,7 +136,12 @@ class Worker:
     def _claim(self, connectors: set[str]) -> list[dispatcher.Claimed]:
         with self.engine.begin() as conn:
             return dispatcher.claim(
-                conn, self.worker_id, connectors=connectors, limit=self.batch_size, now=utcnow()
+                conn,
+                self.worker_id,
+                connectors=connectors,
+                limit=self.batch_size,
+                now=utcnow(),
+                workspace_id=self.workspace_id,
             )
 
     async def _send_chunk(self, chunk: Sequence[dispatcher.Claimed]) -> None:
@@ -218,15 +225,9 @@ class Worker:
                 )
             )
             if uncertain:
-                conn.execute(
-                    messages.update()
-                    .where(
-                        messages.c.id.in_([c.id for c in uncertain]),
-                        messages.c.status == "sending",
-                    )
-                    .values(status="uncertain", uncertain=True)
+                self.stats.update(
+                    dispatcher.mark_uncertain(conn, [c.id for c in uncertain], now=now)
                 )
-                self.stats["uncertain"] += len(uncertain)
 
     def _flush_receipts(self) -> None:
         if not self._receipts:
@@ -252,6 +253,11 @@ class Worker:
             self.up.discard(name)
             metrics.CONNECTOR_UP.labels(name).set(0)
 
+    def lease_key(self, connector: str) -> str:
+        """Return the lease key of a connector (connector names are per workspace)."""
+        ws = "*" if self.workspace_id is None else str(self.workspace_id)
+        return f"{leases.CONNECTOR_PREFIX}{ws}:{connector}"
+
     def _housekeeping(self) -> None:
         """Renew leases, take free connectors, and run the set-based sweeps."""
         self._last_housekeeping = time.monotonic()
@@ -266,7 +272,7 @@ class Worker:
             )
             held = set()
             for name in self.channels:
-                key = f"{leases.CONNECTOR_PREFIX}{name}"
+                key = self.lease_key(name)
                 if leases.acquire(conn, key, self.worker_id, self.lease_ttl, now=now):
                     held.add(name)
             self.held = held
@@ -307,3 +313,28 @@ class Worker:
             log.info("campaign %s -> %s (%s)", cid, to, reason or "")
         except Conflict:
             pass  # someone else moved it first
+
+
+async def run_worker(
+    engine: Engine,
+    workspace_id: int,
+    stop: asyncio.Event,
+    **options: Any,
+) -> Worker:
+    """Run a worker for the workspace's routes until ``stop`` is set; return it (with stats).
+
+    ``clarion worker`` runs this alone; ``clarion serve`` and ``clarion demo`` run it beside
+    their own work in the same event loop.
+    """
+    from clarion.delivery.channels import build_channels
+
+    worker = Worker(engine, workspace_id=workspace_id, **options)
+    with engine.connect() as conn:
+        for name, channel in build_channels(conn, workspace_id, worker.on_report).items():
+            worker.add_channel(name, channel)
+    log.info(
+        "worker %s starting with connectors %s", worker.worker_id, sorted(worker.channels) or "none"
+    )
+    await worker.run(stop)
+    log.info("worker %s stopped: %s", worker.worker_id, dict(worker.stats))
+    return worker
