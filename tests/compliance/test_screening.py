@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from clarion.compliance.screening import (
     Screener,
     Term,
@@ -104,3 +107,27 @@ def test_a_batch_gives_one_verdict_per_message_in_order() -> None:
     texts = ["hello", "博彩", "", "Casino", "a\u200bb 中奖", "fine"]
     got = [r.verdict for r in build_screener(("global", "cn", "us")).screen_many(texts)]
     assert got == ["ok", "block", "ok", "block", "block", "ok"]
+
+
+ALPHABET = "aAbBsStToOpP 博彩中奖加qQ，。！　ａＢｃ\u200b\u00ad\u0301éﬁ①.:/-bit.lywww"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet=ALPHABET, max_size=30), min_size=1, max_size=8))
+def test_the_batch_fast_path_finds_exactly_what_the_exact_path_finds(texts: list[str]) -> None:
+    # given terms with punctuation, spaces, Chinese and Latin, and any mix of tricky characters
+    s = Screener(
+        [
+            Term("博彩", "gambling", "block", "cn"),
+            Term("中奖", "prizes", "block", "cn"),
+            Term("加qq", "diversion", "block", "cn"),
+            Term("stop", "x", "warn", "us"),
+            Term("ab. c", "x", "block", "us"),
+            Term("fi", "x", "warn", "us"),
+        ]
+    )
+    # when screened as a batch and one by one on the exact, normalising path
+    batch = s.screen_many(texts)
+    single = [s._screen_one(t) for t in texts]
+    # then both give the same verdicts, hits and positions
+    assert batch == single
