@@ -54,7 +54,10 @@ def workspace_totals(engine: Engine, workspace_id: int) -> dict[str, Any]:
             }
 
     return {
-        "contacts by country": grouped(contacts.c.country, contacts.c.workspace_id == workspace_id),
+        "contacts by country (else the number's)": grouped(
+            sa.func.coalesce(contacts.c.country, contacts.c.phone_region),
+            contacts.c.workspace_id == workspace_id,
+        ),
         "social handles": grouped(
             contact_identities.c.namespace, contact_identities.c.workspace_id == workspace_id
         ),
