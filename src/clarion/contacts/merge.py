@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clarion.contacts.bulk import executemany
 from clarion.contacts.cleaning import CleanContact
 from clarion.contacts.tables import contact_identities, contact_tags, contacts
 
@@ -51,6 +52,7 @@ _PHONE_FACTS = ("phone_type", "phone_region", "phone_carrier", "phone_timezone")
 _PLAIN = tuple(f for f in PROFILE if f not in _PHONE_FACTS and f not in ("phone", "email"))
 _KEYS = ("external_id", "phone", "email")
 _SELECT_COLS = [contacts.c.id, *(contacts.c[f] for f in PROFILE), contacts.c.attributes]
+_SELECT_NAMES = [c.name for c in _SELECT_COLS]
 
 
 @dataclass
@@ -98,20 +100,23 @@ def _existing(
     conn: sa.Connection, workspace_id: int, records: Sequence[CleanContact]
 ) -> tuple[dict[int, dict[str, Any]], list[dict[str, int]]]:
     """Return stored contacts sharing a key with the batch, and key -> id maps per key kind."""
-    rows: dict[int, dict[str, Any]] = {}
     maps: list[dict[str, int]] = []
     for key in _KEYS:
         values = list({v for r in records if (v := getattr(r, key)) is not None})
         found: dict[str, int] = {}
         if values:
             col = contacts.c[key]
-            q = sa.select(*_SELECT_COLS).where(
+            q = sa.select(col, contacts.c.id).where(
                 contacts.c.workspace_id == workspace_id, col.in_(values)
             )
-            for row in conn.execute(q).mappings():
-                rows[row["id"]] = dict(row)
-                found[row[key]] = row["id"]
+            found = {value: cid for value, cid in conn.execute(q)}
         maps.append(found)
+    ids = sorted({cid for found in maps for cid in found.values()})
+    rows: dict[int, dict[str, Any]] = {}
+    if ids:
+        q = sa.select(*_SELECT_COLS).where(contacts.c.id.in_(ids))
+        for row in conn.execute(q):
+            rows[row[0]] = dict(zip(_SELECT_NAMES, row, strict=True))
     return rows, maps
 
 
@@ -202,8 +207,7 @@ def merge_contacts(
         outcomes[first] = "updated"
 
     if inserts:
-        stmt = contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True)
-        new_ids = conn.execute(stmt, inserts).scalars().all()
+        new_ids = _insert(conn, workspace_id, inserts)
         for members, new_id in zip(insert_members, new_ids, strict=True):
             for i in members:
                 ids[i] = int(new_id)
@@ -212,6 +216,32 @@ def merge_contacts(
         conn.execute(contacts.update().where(contacts.c.id == sa.bindparam("_id")), updates)
     add_tags_and_identities(conn, workspace_id, records, ids, now)
     return MergeResult(ids, outcomes, conflicts)
+
+
+def _insert(conn: sa.Connection, workspace_id: int, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new contacts in bulk and return their ids in input order."""
+    if conn.dialect.name != "sqlite":
+        stmt = contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in conn.execute(stmt, rows).scalars()]
+    # SQLite cannot promise RETURNING order for a multi-row insert, so SQLAlchemy would fall
+    # back to one statement per row; a plain executemany and one SELECT per key kind is faster.
+    executemany(conn, contacts.insert(), contacts, rows)
+    wanted: dict[str, list[int]] = {k: [] for k in _KEYS}
+    for pos, row in enumerate(rows):
+        key = next(k for k in _KEYS if row[k] is not None)
+        wanted[key].append(pos)
+    ids = [0] * len(rows)
+    for key, positions in wanted.items():
+        if not positions:
+            continue
+        col = contacts.c[key]
+        q = sa.select(col, contacts.c.id).where(
+            contacts.c.workspace_id == workspace_id, col.in_([rows[p][key] for p in positions])
+        )
+        found = {value: cid for value, cid in conn.execute(q)}
+        for p in positions:
+            ids[p] = int(found[rows[p][key]])
+    return ids
 
 
 def add_tags_and_identities(
@@ -224,10 +254,8 @@ def add_tags_and_identities(
     """Add the records' tags and identities to their contacts (``ids`` aligned); never remove."""
     tags = {(ids[i], t) for i, r in enumerate(records) for t in r.tags}
     if tags:
-        conn.execute(
-            insert_ignore(conn, contact_tags),
-            [{"contact_id": c, "tag": t} for c, t in sorted(tags)],
-        )
+        rows = [{"contact_id": c, "tag": t} for c, t in sorted(tags)]
+        executemany(conn, insert_ignore(conn, contact_tags), contact_tags, rows)
     idents = {(ns, v): ids[i] for i, r in enumerate(records) for ns, v in r.identities.items()}
     if idents:
         conn.execute(

@@ -134,12 +134,13 @@ def _facts(num: phonenumbers.PhoneNumber, e164: str) -> PhoneInfo | PhoneError:
         return PhoneError(e164, "invalid_number", "not in any range allocated by its country")
     # Most calling codes belong to one region; only shared ones (+1, +44, +7, ...) need the
     # per-region pattern search that region_code_for_number does.
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(num.country_code, ())
+    cc = num.country_code or 0
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(cc, ())
     region = regions[0] if len(regions) == 1 else phonenumbers.region_code_for_number(num)
     # The library's carrier and time-zone helpers each recompute the number type (the costly
     # part); we pass on the one we have, with the same rules they apply.
     zone = None
-    if is_number_type_geographical(kind, num.country_code):
+    if is_number_type_geographical(kind, cc):
         zones = timezone.time_zones_for_geographical_number(num)
         zone = zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
     name = carrier.name_for_valid_number(num, "en") if kind in _MOBILE_TYPES else ""
