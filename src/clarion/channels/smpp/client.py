@@ -27,7 +27,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from clarion.channels.base import Inbound, OutboundMessage, Receipt, Report, SendResult
@@ -317,6 +317,11 @@ class Connector:
     def _bind_down(self, bind: Bind) -> None:
         if bind in self._ready:
             self._ready.remove(bind)
+            # Let every waiter look again: with no bind left they wait with a deadline.
+            waiters, self._waiters = self._waiters, deque()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     # -- sending --------------------------------------------------------------------------------
     async def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
@@ -457,14 +462,17 @@ class Connector:
                 raise _NotSent("no bind with a free window in time")
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
+            if count:
+                # Binds are up and merely busy: a response, a timeout or a bind going down
+                # (which wakes every waiter) frees us; no timer needed on this hot path.
+                await waiter
+                deadline = time.monotonic() + self.config.submit_wait
+                continue
             timer = loop.call_later(remaining, expire, waiter)
             try:
                 await waiter
             except TimeoutError:
-                if not self._ready:
-                    raise _NotSent("no bind came up in time") from None
-                # Binds are up and merely busy: keep waiting for a slot.
-                deadline = time.monotonic() + self.config.submit_wait
+                raise _NotSent("no bind came up in time") from None
             finally:
                 timer.cancel()
 
@@ -515,36 +523,23 @@ class Connector:
         self.stats.receipts += 1
         key = normalise_id(raw_id, self.config.receipt_id_format)
         final = state in FINAL_STATES
-        receipt = Receipt(
-            provider_id=key,
-            state=state,
-            final=final,
-            error=error,
-            done_at=done_at,
-            connector=self.config.name,
-        )
         info = self._tracked.pop(key, None) if final else self._tracked.get(key)
         if info is None:
             # The response carrying this id may not have been read yet (another bind, same
             # read): hold the receipt briefly before reporting it unmatched.
+            receipt = Receipt(key, state, final, error, done_at, connector=self.config.name)
             self._orphans[key] = (time.monotonic(), receipt)
             return
-        self._report_receipt(receipt, info)
+        self.stats.receipts_matched += 1
+        if self._on_receipt is not None:
+            self._on_receipt(
+                Receipt(key, state, final, error, done_at, *info, connector=self.config.name)
+            )
 
     def _report_receipt(self, receipt: Receipt, info: tuple[str, int, int] | None) -> None:
         if info is not None:
             self.stats.receipts_matched += 1
-            receipt = Receipt(
-                receipt.provider_id,
-                receipt.state,
-                receipt.final,
-                receipt.error,
-                receipt.done_at,
-                info[0],
-                info[1],
-                info[2],
-                receipt.connector,
-            )
+            receipt = replace(receipt, ref=info[0], part=info[1], parts=info[2])
         if self._on_receipt is not None:
             self._on_receipt(receipt)
 

@@ -7,7 +7,6 @@ Each connector says how its SMSC writes them, and :func:`normalise_id` turns bot
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal
@@ -30,10 +29,15 @@ MESSAGE_STATES: Final = {
 }
 STATE_CODES: Final = {v: k for k, v in MESSAGE_STATES.items()}
 
-# Keys are case-insensitive and some SMSCs write "submit_date" or pad with extra spaces.
-_FIELD = re.compile(
-    r"(id|sub|dlvrd|submit[ _]date|done[ _]date|stat|err|text)\s*:\s*", re.IGNORECASE
-)
+_KEYS: Final = {
+    "id": "id",
+    "sub": "sub",
+    "dlvrd": "dlvrd",
+    "submit_date": "submit date",
+    "done_date": "done date",
+    "stat": "stat",
+    "err": "err",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +57,28 @@ class ReceiptText:
 def parse_receipt_text(raw: str) -> ReceiptText:
     """Return the fields of ``id:... sub:... dlvrd:... submit date:... stat:... err:... text:``.
 
-    ``text`` runs to the end of the message (it may hold colons); the others end at the next key.
+    Keys are read case-insensitively, ``submit_date`` is accepted for ``submit date``, and
+    ``text`` runs to the end of the message (it may hold colons and spaces). Written with
+    ``str`` methods, not a regular expression: this runs once per receipt in the hot path.
     """
+    lower = raw.lower()
+    cut = lower.find("text:")
+    text = raw[cut + 5 :] if cut >= 0 else None
+    head = raw[:cut] if cut >= 0 else raw
+    head_lower = lower[: len(head)]
+    # "submit date" and "done date" hold a space: glue them so that split() keeps them whole.
+    for spaced, glued in ((" date:", "_date:"), (" date :", "_date:")):
+        if spaced in head_lower:
+            head = _replace_folded(head, head_lower, spaced, glued)
+            head_lower = head.lower()
     found: dict[str, str] = {}
-    matches = list(_FIELD.finditer(raw))
-    for i, m in enumerate(matches):
-        key = m.group(1).lower().replace("_", " ")
-        if key == "text":
-            found[key] = raw[m.end() :]
-            break
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(raw)
-        found.setdefault(key, raw[m.end() : end].strip())
+    key = ""
+    for token in head.split():
+        name, colon, value = token.partition(":")
+        if colon:
+            key = _KEYS.get(name.lower(), "")
+            if key and key not in found:
+                found[key] = value
     return ReceiptText(
         id=found.get("id") or None,
         stat=(found.get("stat") or "").upper() or None,
@@ -72,17 +87,37 @@ def parse_receipt_text(raw: str) -> ReceiptText:
         done_date=_receipt_date(found.get("done date")),
         sub=found.get("sub"),
         dlvrd=found.get("dlvrd"),
-        text=found.get("text"),
+        text=text,
     )
+
+
+def _replace_folded(text: str, folded: str, old: str, new: str) -> str:
+    out: list[str] = []
+    pos = 0
+    while True:
+        i = folded.find(old, pos)
+        if i < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos:i])
+        out.append(new)
+        pos = i + len(old)
 
 
 def _receipt_date(value: str | None) -> datetime | None:
     # YYMMDDhhmm (Appendix B), some SMSCs add seconds. The SMSC's zone is not given: read as UTC.
-    if not value or not value.isdigit() or len(value) not in (10, 12):
+    if not value or len(value) not in (10, 12) or not value.isdigit():
         return None
-    fmt = "%y%m%d%H%M%S" if len(value) == 12 else "%y%m%d%H%M"
     try:
-        return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+        return datetime(
+            2000 + int(value[0:2]),
+            int(value[2:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]),
+            int(value[10:12]) if len(value) == 12 else 0,
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 
@@ -119,25 +154,49 @@ class ReceiptFields:
 
 
 def receipt_from_pdu(pdu: P.Pdu) -> ReceiptFields | None:
-    """Return the receipt in a deliver_sm (or data_sm), or None if it is not a receipt."""
+    """Return the receipt in a deliver_sm (or data_sm), or None if it is not a receipt.
+
+    The TLVs win over the text when both are there; then only ``err`` and ``done date`` are
+    read from the text, by two searches instead of a full parse (this runs per message).
+    """
     esm = pdu.fields.get("esm_class", 0)
     tlv_id = P.tlv_cstr(pdu, P.TAG_RECEIPTED_MESSAGE_ID)
     if not (esm & 0x3C) and tlv_id is None:
         return None
-    body = pdu.fields.get("short_message") or pdu.tlvs.get(P.TAG_MESSAGE_PAYLOAD) or b""
-    text = parse_receipt_text(body.decode("latin-1")) if body else None
+    body: bytes = pdu.fields.get("short_message") or pdu.tlvs.get(P.TAG_MESSAGE_PAYLOAD) or b""
+    raw = body.decode("latin-1")
     tlv_state = P.tlv_int(pdu, P.TAG_MESSAGE_STATE)
+    state = MESSAGE_STATES.get(tlv_state) if tlv_state is not None else None
+    if tlv_id and state:
+        return ReceiptFields(tlv_id, state, _value_after(raw, "err:"), _done_date(raw))
+    text = parse_receipt_text(raw) if raw else None
     message_id = tlv_id or (text.id if text else None)
     if not message_id:
         return None
-    state = MESSAGE_STATES.get(tlv_state) if tlv_state is not None else None
-    state = state or (text.stat if text else None) or "UNKNOWN"
     return ReceiptFields(
         message_id=message_id,
-        state=state,
+        state=state or (text.stat if text else None) or "UNKNOWN",
         error=text.err if text else None,
         done_at=text.done_date if text else None,
     )
+
+
+def _value_after(raw: str, key: str) -> str | None:
+    at = raw.find(key)
+    if at < 0:
+        at = raw.lower().find(key)
+        if at < 0:
+            return None
+    start = at + len(key)
+    end = raw.find(" ", start)
+    return raw[start : end if end >= 0 else None] or None
+
+
+def _done_date(raw: str) -> datetime | None:
+    at = raw.find("done date:")
+    if at < 0:
+        return parse_receipt_text(raw).done_date
+    return _receipt_date(raw[at + 10 : at + 22].split(" ", 1)[0])
 
 
 def receipt_text(

@@ -19,6 +19,8 @@ from clarion.channels.smpp import pdu as P
 
 log = logging.getLogger(__name__)
 
+_SUBMIT_SM_RESP = P.SUBMIT_SM | P.RESP
+
 
 class ConnectionLost(Exception):
     """The connection closed while a request waited for its response."""
@@ -160,6 +162,18 @@ class SmppSession(asyncio.Protocol):
                     self.on_response(command_id, status, seq, raw)
                     continue
                 if fut.done():
+                    continue
+                if command_id == _SUBMIT_SM_RESP and not status and len(raw) > 16:
+                    # The hot path: only the message_id, read without the generic decoder.
+                    nul = raw.find(0, 16)
+                    resp = P.Pdu(
+                        command_id,
+                        seq,
+                        0,
+                        {"message_id": raw[16 : nul if nul > 0 else None].decode("latin-1")},
+                    )
+                    self.on_matched(seq, resp)
+                    fut.set_result(resp)
                     continue
                 layout = P.BODIES.get(command_id, ())
                 try:

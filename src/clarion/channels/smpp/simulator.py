@@ -16,15 +16,15 @@ import asyncio
 import itertools
 import logging
 import random
+import struct
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from clarion.channels.smpp import pdu as P
-from clarion.channels.smpp.receipts import STATE_CODES, IdFormat, format_id, receipt_text
+from clarion.channels.smpp.receipts import STATE_CODES, IdFormat, format_id
 from clarion.channels.smpp.session import SmppSession
-from clarion.db.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,8 @@ class SmscSimulator:
         self._rr = 0
         self._mo_ref = itertools.count(1)
         self.keep_messages = True
+        self._stamp_minute = -1
+        self._stamp_text = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> int:
@@ -418,30 +420,44 @@ class SmscSimulator:
         state: str,
         submitted: float,
     ) -> bytes:
-        seq = session.next_seq()
+        """Return a deliver_sm receipt, encoded directly (it is sent once per message)."""
         rid = format_id(number, cfg.receipt_id_format)
-        now = utcnow()
-        text = receipt_text(
-            rid,
-            state,
-            err="000" if state == "DELIVRD" else "001",
-            submitted=now.fromtimestamp(submitted, now.tzinfo),
-            done=now,
-        )
-        tlvs = {}
+        dlvrd = "001" if state == "DELIVRD" else "000"
+        err = "000" if state == "DELIVRD" else "001"
+        text = (
+            f"id:{rid} sub:001 dlvrd:{dlvrd} submit date:{self._stamp(submitted)} "
+            f"done date:{self._stamp(time.time())} stat:{state} err:{err} text:"
+        ).encode("latin-1")
+        tlvs = b""
         if cfg.receipt_tlvs:
-            tlvs = {
-                P.TAG_RECEIPTED_MESSAGE_ID: rid.encode() + b"\x00",
-                P.TAG_MESSAGE_STATE: bytes((STATE_CODES.get(state, 7),)),
-            }
-        fields = {
-            "source_addr_ton": 1,
-            "source_addr_npi": 1,
-            "source_addr": dest,
-            "esm_class": P.ESM_DELIVERY_RECEIPT,
-            "short_message": text.encode("latin-1"),
-        }
-        return P.encode(P.Pdu(P.DELIVER_SM, seq, 0, fields, tlvs))
+            raw_id = rid.encode("latin-1") + b"\x00"
+            tlvs = (
+                struct.pack(">HH", P.TAG_RECEIPTED_MESSAGE_ID, len(raw_id))
+                + raw_id
+                + struct.pack(">HHB", P.TAG_MESSAGE_STATE, 1, STATE_CODES.get(state, 7))
+            )
+        # service_type, source TON/NPI/addr (the handset), dest TON/NPI/addr (empty),
+        # esm_class receipt, protocol_id, priority, schedule, validity, registered_delivery,
+        # replace_if_present, data_coding, sm_default_msg_id, sm_length + text, TLVs.
+        body = b"".join(
+            (
+                b"\x00\x01\x01",
+                dest.encode("latin-1"),
+                b"\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00",
+                bytes((len(text),)),
+                text,
+                tlvs,
+            )
+        )
+        return P.HEADER.pack(16 + len(body), P.DELIVER_SM, 0, session.next_seq()) + body
+
+    def _stamp(self, at: float) -> str:
+        """Return ``at`` as YYMMDDhhmm (UTC), computed once per minute."""
+        minute = int(at // 60)
+        if minute != self._stamp_minute:
+            self._stamp_minute = minute
+            self._stamp_text = time.strftime("%y%m%d%H%M", time.gmtime(minute * 60))
+        return self._stamp_text
 
     def _bound(self) -> list[SmscSession]:
         return [s for s in self.sessions if s.mode is not None and s.is_open]
