@@ -124,65 +124,105 @@ class Compiler:
             return sa.func.strpos(self._fold(expr), n) > 0
         return sa.func.instr(self._fold(expr), n) > 0
 
-    def predicate(self, expr: ColumnElement[Any], pred: Predicate) -> Bool:
-        """Return ``pred`` applied to ``expr`` as a boolean that is false, never NULL, when
-        ``expr`` is NULL (and true for negative operators)."""
+    def predicate(
+        self,
+        expr: ColumnElement[Any],
+        pred: Predicate,
+        *,
+        present: Bool | None = None,
+        nullable: bool = True,
+    ) -> Bool:
+        """Return ``pred`` applied to ``expr`` as a boolean that is never NULL.
+
+        ``present`` is the test that the value exists (``expr IS NOT NULL`` by default); with it
+        a missing value makes a positive operator false and a negative one true.
+        ``nullable=False`` skips the test for expressions that cannot be NULL (aggregates).
+        """
         if pred.negated:
-            return sa.not_(self.predicate(expr, pred.positive()))
-        present = expr.is_not(None)
+            return sa.not_(
+                self.predicate(expr, pred.positive(), present=present, nullable=nullable)
+            )
+        guard: list[Bool] = []
+        if present is not None:
+            guard.append(present)
+        elif nullable:
+            guard.append(expr.is_not(None))
         op, v = pred.op, pred.value
         if op == "exists":
-            return present
+            return sa.and_(*guard) if guard else sa.true()
         if op == "in":
-            return sa.and_(present, expr.in_([self._resolve(pred, x) for x in v]))
-        if op == "between":
+            test: Bool = expr.in_([self._resolve(pred, x) for x in v])
+        elif op == "between":
             lo, hi = (self._resolve(pred, x) for x in v)
-            return sa.and_(present, expr >= lo, expr <= hi)
-        if op == "contains":
-            return sa.and_(present, self._contains(expr, v))
-        return sa.and_(present, _PY_OPS[op](expr, self._resolve(pred, v)))
+            test = sa.and_(expr >= lo, expr <= hi)
+        elif op == "contains":
+            test = self._contains(expr, v)
+        else:
+            test = _PY_OPS[op](expr, self._resolve(pred, v))
+        return sa.and_(*guard, test)
 
-    def json_value(self, col: ColumnElement[Any], key: str, kind: str) -> ColumnElement[Any]:
-        """Return the value under ``key`` of JSON ``col`` when it has JSON type ``kind``, else
-        NULL: comparisons are type-strict, so the text "5" never equals the number 5."""
+    def _json_parts(
+        self, col: ColumnElement[Any], key: str, kind: str
+    ) -> tuple[Bool, ColumnElement[Any]]:
+        """Return (the value at ``key`` has JSON type ``kind``, that value) for JSON ``col``.
+
+        The type test is never NULL, and the value is not NULL when the test holds, so the
+        pair makes a two-valued predicate. Comparisons are type-strict: the text "5" is not
+        the number 5, and JSON null counts as missing.
+        """
         if self.dialect == "postgresql":
-            elem = sa.func.jsonb_extract_path(col, sa.literal(key, sa.Text))
-            typ: ColumnElement[Any] = sa.func.jsonb_typeof(elem)
+            typ: ColumnElement[Any] = sa.func.jsonb_typeof(
+                sa.func.jsonb_extract_path(col, sa.literal(key, sa.Text))
+            )
             text = sa.func.jsonb_extract_path_text(col, sa.literal(key, sa.Text))
-            if kind == "number":
-                return sa.case((typ == "number", sa.cast(text, sa.Float)))
-            if kind == "bool":
-                return sa.case((typ == "boolean", text))
             if kind == "any":
-                return sa.case((typ != "null", text))
-            return sa.case((typ == "string", text))
+                return sa.func.coalesce(typ, "null") != "null", text
+            pg_type = {"string": "string", "number": "number", "bool": "boolean"}[kind]
+            is_kind = sa.func.coalesce(typ, "") == pg_type
+            if kind == "number":  # cast only numbers: a text cast to float would raise
+                return is_kind, sa.case((typ == "number", sa.cast(text, sa.Float)))
+            return is_kind, text
         path = sa.literal(f'$."{key}"', sa.String)
         typ = sa.func.json_type(col, path)
         val = sa.func.json_extract(col, path)
-        if kind == "number":
-            return sa.case((typ.in_(["integer", "real"]), sa.cast(val, sa.Float)))
-        if kind == "bool":
-            return sa.case((typ.in_(["true", "false"]), typ))
         if kind == "any":
-            display = sa.case((typ.in_(["true", "false"]), typ), else_=sa.cast(val, sa.String))
-            return sa.case((typ != "null", display))
-        return sa.case((typ == "text", val))
+            return sa.func.coalesce(typ, "null") != "null", val
+        types = {"string": ["text"], "number": ["integer", "real"], "bool": ["true", "false"]}
+        is_kind = sa.func.coalesce(typ, "").in_(types[kind])
+        return is_kind, (typ if kind == "bool" else val)
+
+    def json_value(self, col: ColumnElement[Any], key: str) -> ColumnElement[Any]:
+        """Return the value at ``key`` of JSON ``col`` as display text (NULL when missing)."""
+        if self.dialect == "postgresql":
+            typ: ColumnElement[Any] = sa.func.jsonb_typeof(
+                sa.func.jsonb_extract_path(col, sa.literal(key, sa.Text))
+            )
+            text = sa.func.jsonb_extract_path_text(col, sa.literal(key, sa.Text))
+            return sa.case((typ != "null", text))
+        path = sa.literal(f'$."{key}"', sa.String)
+        typ = sa.func.json_type(col, path)
+        val = sa.func.json_extract(col, path)
+        display = sa.case((typ.in_(["true", "false"]), typ), else_=sa.cast(val, sa.String))
+        return sa.case((typ != "null", display))
 
     def json_predicate(self, col: ColumnElement[Any], key: str, pred: Predicate) -> Bool:
         """Return ``pred`` on the JSON value at ``key`` of ``col``."""
         if pred.op in {"exists", "not_exists"}:
-            return self.predicate(self.json_value(col, key, "any"), pred)
+            present, value = self._json_parts(col, key, "any")
+            return self.predicate(value, pred, present=present)
         if pred.kind == "bool":
+            present, value = self._json_parts(col, key, "bool")
             as_text = Predicate("string", pred.op, "true" if pred.value else "false")
-            return self.predicate(self.json_value(col, key, "bool"), as_text)
-        return self.predicate(self.json_value(col, key, pred.kind), pred)
+            return self.predicate(value, as_text, present=present)
+        present, value = self._json_parts(col, key, pred.kind)
+        return self.predicate(value, pred, present=present)
 
     # -- conditions ---------------------------------------------------------------------------
 
     def field_expr(self, name: str) -> ColumnElement[Any]:
         """Return the expression of a profile field or custom attribute (as display text)."""
         if name.startswith("attributes."):
-            return self.json_value(contacts.c.attributes, name.split(".", 1)[1], "any")
+            return self.json_value(contacts.c.attributes, name.split(".", 1)[1])
         if name not in PROFILE_FIELDS:
             raise ValidationFailed(
                 "unknown field", field="by", value=name, allowed=sorted(PROFILE_FIELDS)
@@ -226,8 +266,8 @@ class Compiler:
         # operators accept (as for any missing value).
         zero_holds = pred.negated if zero is None else _py_holds(pred, zero)
         if not zero_holds:
-            return contacts.c.id.in_(base.having(self.predicate(agg, pred)))
-        failing = base.having(sa.not_(self.predicate(agg, pred)))
+            return contacts.c.id.in_(base.having(self.predicate(agg, pred, nullable=False)))
+        failing = base.having(sa.not_(self.predicate(agg, pred, nullable=False)))
         if self.dialect == "postgresql":
             sub = failing.subquery()
             return ~sa.exists().where(sub.c.contact_id == contacts.c.id)
