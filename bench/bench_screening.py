@@ -178,7 +178,7 @@ def bench_engine(kind: str, url: str, n: int) -> None:
                 [
                     SendLogRow(ws, c, "sms", "marketing", now - timedelta(hours=h))
                     for c in got[::4]
-                    for h in (2, 30)
+                    for h in (1, 2, 3, 30)
                 ],
             )
         ids += got

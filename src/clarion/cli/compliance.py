@@ -178,7 +178,10 @@ def policy_show(
     actor = cli_actor(eng, workspace)
     with eng.connect() as conn:
         policy = resolve(jurisdiction, policy_overrides(conn, actor.workspace_id))
-    print_json(asdict(policy))
+    out = asdict(policy)
+    window = policy.send_window
+    out["send_window"] = [t.isoformat("minutes") for t in window] if window else None
+    print_json(out)
 
 
 @policy_app.command("set")
