@@ -183,3 +183,29 @@ def test_stop_drains_what_is_in_flight_then_unbinds() -> None:
             await until(lambda: sim.stats.unbinds == 1)
 
     run(scenario())
+
+
+def test_text_is_split_by_the_text_engine_in_the_connectors_mode() -> None:
+    async def scenario() -> None:
+        reports = Reports()
+        async with (
+            smsc() as sim,
+            connector(sim, reports, concatenation="payload", default_data_coding=1) as c,
+        ):
+            # when a GSM-7 text of 306 septets (an escape at the cut) and a UCS-2 text are sent
+            gsm = OutboundMessage(ref="gsm", to="447700900001", text="a" * 152 + "€" + "a" * 152)
+            ucs2 = OutboundMessage(ref="ucs2", to="447700900002", text="Grüße 👋")
+            results = await c.send([gsm, ucs2])
+            await until(lambda: len(reports.receipts) == 2)
+        # then the long text went as one message_payload PDU
+        assert [r.ok for r in results] == [True, True] and results[0].parts == 1
+        by_dest = {pdu.fields["destination_addr"]: pdu for _, _, pdu in sim.messages}
+        long_pdu = by_dest["447700900001"]
+        assert long_pdu.fields["short_message"] == b"" and long_pdu.fields["data_coding"] == 1
+        payload = long_pdu.tlvs[P.TAG_MESSAGE_PAYLOAD]
+        assert len(payload) == 306 and b"\x1b\x65" in payload  # 304 a's and € as ESC 0x65
+        # and the UCS-2 text went as UTF-16 with data_coding 8
+        assert by_dest["447700900002"].fields["data_coding"] == 8
+        assert by_dest["447700900002"].fields["short_message"].decode("utf-16-be") == "Grüße 👋"
+
+    run(scenario())

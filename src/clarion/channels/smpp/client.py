@@ -27,20 +27,17 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 
 from clarion.channels.base import Inbound, OutboundMessage, Receipt, Report, SendResult
 from clarion.channels.smpp import pdu as P
 from clarion.channels.smpp.config import ConnectorConfig
 from clarion.channels.smpp.flow import Latencies, RateLimiter, expire
-from clarion.channels.smpp.gsm import decode_text
-from clarion.channels.smpp.mo import Reassembler, split_part
+from clarion.channels.smpp.inbound import InboundRouter
 from clarion.channels.smpp.parts import InvalidMessage, Prepared, prepare
 from clarion.channels.smpp.policy import NOT_SENT, UNCERTAIN, Rule, code_name, rule_for
-from clarion.channels.smpp.receipts import FINAL_STATES, normalise_id, receipt_from_pdu
+from clarion.channels.smpp.receipts import normalise_id
 from clarion.channels.smpp.session import ConnectionLost, ResponseTimeout, SmppSession
-from clarion.db.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +236,6 @@ class Connector:
         policy: dict[int, Rule] | None = None,
     ) -> None:
         self.config = config
-        self._on_receipt = on_receipt or on_report
-        self._on_mo = on_mo or on_report
         self.policy = policy
         self.stats = ConnectorStats()
         self.latencies = Latencies()
@@ -249,9 +244,9 @@ class Connector:
         self._rr = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._rate = RateLimiter(config.throughput)
-        self._tracked: dict[str, tuple[str, int, int]] = {}
-        self._orphans: dict[str, tuple[float, Receipt]] = {}
-        self._mo = Reassembler()
+        self.inbound = InboundRouter(
+            config, self.stats, on_receipt or on_report, on_mo or on_report
+        )
         self._active = 0
         self._idle: asyncio.Event | None = None
         self._accepting = False
@@ -297,7 +292,7 @@ class Connector:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._flush_orphans(everything=True)
+        self.inbound.sweep(everything=True)
 
     async def close(self) -> None:
         """Stop, draining what is in flight (the Channel protocol's close)."""
@@ -490,93 +485,12 @@ class Connector:
 
     # -- receipts and MO ------------------------------------------------------------------------
     def _track(self, raw_id: str, prepared: Prepared, part: int) -> None:
-        """Remember which message a part's provider id belongs to, until its final receipt."""
-        key = normalise_id(raw_id, self.config.submit_id_format)
-        orphan = self._orphans.pop(key, None)
-        info = (prepared.ref, part, len(prepared.tails))
-        if orphan is not None:
-            self._report_receipt(orphan[1], info)
-            if orphan[1].final:
-                return
-        tracked = self._tracked
-        tracked[key] = info
-        if len(tracked) > self.config.max_tracked:
-            del tracked[next(iter(tracked))]
+        self.inbound.track(raw_id, prepared.ref, part, len(prepared.tails))
 
     def _on_deliver(self, pdu: P.Pdu) -> int:
-        """Handle a deliver_sm or data_sm; return the command_status to answer with."""
-        try:
-            fields = receipt_from_pdu(pdu)
-            if fields is not None:
-                self._on_receipt_pdu(fields.message_id, fields.state, fields.error, fields.done_at)
-            else:
-                self._on_mo_pdu(pdu)
-        except Exception:
-            # Our callback failed: ask the SMSC to try again later rather than lose it.
-            log.exception("%s: handling deliver_sm failed", self.config.name)
-            return P.ESME_RX_T_APPN
-        return 0
-
-    def _on_receipt_pdu(
-        self, raw_id: str, state: str, error: str | None, done_at: datetime | None
-    ) -> None:
-        self.stats.receipts += 1
-        key = normalise_id(raw_id, self.config.receipt_id_format)
-        final = state in FINAL_STATES
-        info = self._tracked.pop(key, None) if final else self._tracked.get(key)
-        if info is None:
-            # The response carrying this id may not have been read yet (another bind, same
-            # read): hold the receipt briefly before reporting it unmatched.
-            receipt = Receipt(key, state, final, error, done_at, connector=self.config.name)
-            self._orphans[key] = (time.monotonic(), receipt)
-            return
-        self.stats.receipts_matched += 1
-        if self._on_receipt is not None:
-            self._on_receipt(
-                Receipt(key, state, final, error, done_at, *info, connector=self.config.name)
-            )
-
-    def _report_receipt(self, receipt: Receipt, info: tuple[str, int, int] | None) -> None:
-        if info is not None:
-            self.stats.receipts_matched += 1
-            receipt = replace(receipt, ref=info[0], part=info[1], parts=info[2])
-        if self._on_receipt is not None:
-            self._on_receipt(receipt)
-
-    def _on_mo_pdu(self, pdu: P.Pdu) -> None:
-        fields = pdu.fields
-        source, dest = fields.get("source_addr", ""), fields.get("destination_addr", "")
-        whole = self._mo.add(source, dest, fields.get("data_coding", 0), split_part(pdu))
-        if whole is not None:
-            self._emit_mo(source, dest, *whole)
-
-    def _emit_mo(
-        self, source: str, dest: str, payload: bytes, data_coding: int, parts: int
-    ) -> None:
-        self.stats.mo += 1
-        if self._on_mo is not None:
-            self._on_mo(
-                Inbound(
-                    sender=source,
-                    to=dest,
-                    text=decode_text(payload, data_coding),
-                    received_at=utcnow(),
-                    parts=parts,
-                    connector=self.config.name,
-                    raw=payload,
-                )
-            )
+        return self.inbound.on_deliver(pdu)
 
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self._flush_orphans()
-            for source, dest, payload, dcs, parts in self._mo.expired():
-                self._emit_mo(source, dest, payload, dcs, parts)
-
-    def _flush_orphans(self, *, everything: bool = False, grace: float = 5.0) -> None:
-        limit = time.monotonic() - grace
-        for key, (at, receipt) in list(self._orphans.items()):
-            if everything or at < limit:
-                del self._orphans[key]
-                self._report_receipt(receipt, None)
+            self.inbound.sweep()

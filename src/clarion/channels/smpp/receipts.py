@@ -197,20 +197,3 @@ def _done_date(raw: str) -> datetime | None:
     if at < 0:
         return parse_receipt_text(raw).done_date
     return _receipt_date(raw[at + 10 : at + 22].split(" ", 1)[0])
-
-
-def receipt_text(
-    message_id: str,
-    stat: str,
-    *,
-    err: str = "000",
-    submitted: datetime,
-    done: datetime,
-    text: str = "",
-) -> str:
-    """Return a receipt text as SMPP 3.4 Appendix B writes it (used by the simulator)."""
-    dlvrd = "001" if stat == "DELIVRD" else "000"
-    return (
-        f"id:{message_id} sub:001 dlvrd:{dlvrd} submit date:{submitted:%y%m%d%H%M} "
-        f"done date:{done:%y%m%d%H%M} stat:{stat} err:{err} text:{text[:20]}"
-    )
