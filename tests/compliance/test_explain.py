@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from clarion.audit.service import Actor
 from clarion.cli.main import app
-from clarion.compliance.explain import SendSpec, explain
+from clarion.compliance.explain import SendSpec, campaign_spec, explain
 from clarion.compliance.settings import set_policy
 from clarion.errors import NotFound, ValidationFailed
 from clarion.messages.lint import ContextSchema
@@ -195,3 +195,32 @@ def test_api_suppressions_and_policies_need_their_scopes(
     assert {(c["count"], c["hours"]) for c in fl["caps"]} == {(2, 168), (3, 24)}
     bad = client.put("/v1/compliance/policies/US", json={"shorteners": "maybe"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["error"]["fields"]["field"] == "US.shorteners"
+
+
+def test_explain_a_campaigns_message_with_its_purpose_and_channel(
+    engine: Engine, workspace_id: int, actor: Actor, make_contact: MakeContact
+) -> None:
+    # given a transactional campaign and a contact without marketing consent
+    from clarion.campaigns.models import CampaignCreate
+    from clarion.campaigns.service import create_campaign
+
+    make_contact("+13105550123", consent=None)
+    spec = {
+        "name": "Shipping notice",
+        "purpose": "transactional",
+        "audience": {"all": True},
+        "variants": [{"name": "A", "body": "Your order has shipped"}],
+    }
+    with engine.begin() as conn:
+        camp = create_campaign(conn, actor, CampaignCreate.model_validate(spec))
+    # when explained at 23:00 local time
+    with engine.connect() as conn:
+        got = explain(
+            conn, workspace_id, "+13105550123", campaign_spec(conn, workspace_id, camp), LATE_LA
+        )
+        # and a variant that does not exist is refused
+        with pytest.raises(NotFound):
+            campaign_spec(conn, workspace_id, camp, "Z")
+    # then the campaign's purpose applies: sent now, no consent needed, no quiet hours
+    assert got.decision.allowed and got.decision.send_at == LATE_LA
+    assert got.as_dict()["campaign_id"] == camp and got.as_dict()["purpose"] == "transactional"

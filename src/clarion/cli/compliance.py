@@ -34,25 +34,29 @@ def explain_cmd(
     contact: str = typer.Option(..., "--contact", "-c", help="contact id, phone (E.164) or email"),
     text: str | None = typer.Option(None, "--text", "-t", help="message text, may use {{ ... }}"),
     template: str | None = typer.Option(None, "--template", help="a saved template's name"),
+    campaign: int | None = typer.Option(None, "--campaign", help="a campaign's id"),
+    variant: str | None = typer.Option(None, help="the campaign's variant (default: first)"),
     purpose: str = typer.Option("marketing", help="marketing or transactional"),
     channel: str = typer.Option("sms", help="sms, email or social"),
     at: str | None = typer.Option(None, help="when to send, ISO 8601 with offset (default now)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of text"),
     workspace: str = WorkspaceOpt,
 ) -> None:
-    """Explain whether a contact would get a message, when, and which rules fired."""
-    from clarion.compliance.explain import SendSpec, explain
+    """Explain whether a contact would get a message, when, and which rules fired.
+
+    Give the message as --text, --template or --campaign (its purpose and channel then apply).
+    """
+    from clarion.compliance.explain import SendSpec, campaign_spec, explain
 
     eng = engine()
     actor = cli_actor(eng, workspace)
     with eng.connect() as conn:
-        result = explain(
-            conn,
-            actor.workspace_id,
-            contact,
-            SendSpec(text=text, template=template, purpose=purpose, channel=channel),
-            _at(at),
+        spec = (
+            campaign_spec(conn, actor.workspace_id, campaign, variant)
+            if campaign is not None and text is None and template is None
+            else SendSpec(text=text, template=template, purpose=purpose, channel=channel)
         )
+        result = explain(conn, actor.workspace_id, contact, spec, _at(at))
     if as_json:
         print_json(result.as_dict())
     else:

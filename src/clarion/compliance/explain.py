@@ -130,6 +130,26 @@ def find_contact(conn: sa.Connection, workspace_id: int, ref: str | int) -> dict
     return dict(row)
 
 
+def campaign_spec(
+    conn: sa.Connection, workspace_id: int, campaign_id: int, variant: str | None = None
+) -> SendSpec:
+    """Return the spec of a campaign's variant (the first one unless ``variant`` names one)."""
+    from clarion.campaigns.service import get_campaign
+
+    camp = get_campaign(conn, workspace_id, campaign_id)
+    chosen = [v for v in camp.variants if variant is None or v.name == variant]
+    if not chosen:
+        raise NotFound(
+            f"campaign {campaign_id} has no variant {variant!r}",
+            field="variant",
+            value=variant,
+            allowed=[v.name for v in camp.variants],
+        )
+    return SendSpec(
+        text=chosen[0].body, purpose=camp.purpose, channel=camp.channel, campaign_id=camp.id
+    )
+
+
 def _source(conn: sa.Connection, workspace_id: int, spec: SendSpec, row: Mapping[str, Any]) -> str:
     """Return the source to render: the text, or the saved template's variant for the contact."""
     if spec.text is not None:

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from clarion.api.deps import ConnDep, require
 from clarion.audit.service import Actor
 from clarion.compliance import suppression
-from clarion.compliance.explain import SendSpec, check_text, explain
+from clarion.compliance.explain import SendSpec, campaign_spec, check_text, explain
 from clarion.compliance.policies import resolve
 from clarion.compliance.settings import TermIn, add_terms, policy_overrides, set_policy
 from clarion.db.types import utcnow
@@ -38,7 +38,8 @@ class ExplainRequest(BaseModel):
     purpose: Purpose = "marketing"
     channel: Channel = "sms"
     at: AwareDatetime | None = None
-    campaign_id: int | None = None
+    campaign_id: int | None = Field(None, description="explain this campaign's message")
+    variant: str | None = Field(None, description="the campaign's variant (default: first)")
 
 
 class ScreenRequest(BaseModel):
@@ -80,6 +81,9 @@ class TermCreate(BaseModel):
 def explain_route(body: ExplainRequest, actor: Reader, conn: ConnDep) -> dict[str, Any]:
     """Answer whether the contact would get the message, when, and which rules fired."""
     at: datetime = body.at or utcnow()
+    if body.campaign_id is not None and body.text is None and body.template is None:
+        spec = campaign_spec(conn, actor.workspace_id, body.campaign_id, body.variant)
+        return explain(conn, actor.workspace_id, body.contact, spec, at).as_dict()
     spec = SendSpec(
         text=body.text,
         template=body.template,
