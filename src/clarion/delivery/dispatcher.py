@@ -63,7 +63,8 @@ def claim(
             routes.c.connector.in_(list(connectors)),
         )
         .where(sa.true() if workspace_id is None else messages.c.workspace_id == workspace_id)
-        .order_by(messages.c.send_at, messages.c.id)
+        # send_at alone: with a tie-breaker PostgreSQL would sort every due row to pick n.
+        .order_by(messages.c.send_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=messages)
     )

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from clarion.campaigns.tables import campaigns
 from clarion.compliance import SendLogRow, log_sends
 from clarion.contacts.tables import contacts
+from clarion.delivery.bulk import executemany
 from clarion.delivery.routes import Route, load_routes, pick_route, routes_by_id
 from clarion.delivery.tables import message_attempts, messages
 
@@ -66,37 +67,36 @@ def record_submitted(
     """Mark messages submitted and keep one attempt row per part (receipts match on those)."""
     if not done:
         return 0
-    res = conn.execute(
-        messages.update()
-        .where(
-            messages.c.id == sa.bindparam("b_id"),
-            messages.c.claim_token == sa.bindparam("b_token"),
-            messages.c.status == "sending",
-        )
-        .values(
-            status="submitted",
-            provider_id=sa.bindparam("b_pid"),
-            submitted_at=now,
-            provider_code=None,
-        ),
+    n = executemany(
+        conn,
+        "UPDATE messages SET status = 'submitted', provider_id = ?, submitted_at = ?,"
+        " provider_code = NULL WHERE id = ? AND claim_token = ? AND status = 'sending'",
         [
-            {
-                "b_id": d.message_id,
-                "b_token": d.claim_token,
-                "b_pid": d.provider_ids[0] if d.provider_ids else None,
-            }
+            (d.provider_ids[0] if d.provider_ids else None, now, d.message_id, d.claim_token)
             for d in done
         ],
     )
-    _log_sends(conn, [d.message_id for d in done], now)
-    _attempts_from_rows(
-        conn,
-        [(d.message_id, pid) for d in done for pid in (d.provider_ids or (None,))],
-        result="submitted",
-        worker_id=worker_id,
-        now=now,
+    ids = [d.message_id for d in done]
+    _log_sends(conn, ids, now)
+    # The first part's attempt comes from the outbox row itself; further parts one row each.
+    conn.execute(
+        message_attempts.insert().from_select(
+            ["message_id", "campaign_id", "route_id", "worker_id", "result", "provider_id", "at"],
+            sa.select(
+                messages.c.id,
+                messages.c.campaign_id,
+                messages.c.route_id,
+                sa.literal(worker_id),
+                sa.literal("submitted"),
+                messages.c.provider_id,
+                sa.literal(now, type_=message_attempts.c.at.type),
+            ).where(messages.c.id.in_(ids), messages.c.status == "submitted"),
+        )
     )
-    return int(res.rowcount)
+    extra = [(d.message_id, pid) for d in done for pid in d.provider_ids[1:]]
+    if extra:
+        _attempts_from_rows(conn, extra, result="submitted", worker_id=worker_id, now=now)
+    return n
 
 
 def status_in(states: Sequence[str]) -> sa.ColumnElement[bool]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from clarion.channels.base import Receipt
-from clarion.delivery.outcomes import Failure, fail_or_failover, status_in
+from clarion.delivery.bulk import executemany
+from clarion.delivery.outcomes import Failure, fail_or_failover
 from clarion.delivery.tables import message_attempts, messages
 
 DELIVERED = "DELIVRD"
@@ -62,17 +62,13 @@ def apply_receipts(
     for mid in failures:
         delivered.pop(mid, None)
     if delivered:
-        params: list[dict[str, Any]] = [{"b_id": m, "b_at": at} for m, at in delivered.items()]
-        res = conn.execute(
-            messages.update()
-            .where(messages.c.id == sa.bindparam("b_id"), status_in(OPEN_STATES))
-            .values(
-                status="delivered",
-                delivered_at=sa.bindparam("b_at", type_=messages.c.delivered_at.type),
-            ),
-            params,
+        n = executemany(
+            conn,
+            "UPDATE messages SET status = 'delivered', delivered_at = ?"
+            " WHERE id = ? AND status IN ('submitted', 'uncertain')",
+            [(at, m) for m, at in delivered.items()],
         )
-        out["delivered"] += int(res.rowcount)
+        out["delivered"] += n
         conn.execute(
             message_attempts.insert().from_select(
                 ["message_id", "campaign_id", "route_id", "result", "at"],

@@ -123,8 +123,15 @@ class Worker:
         await asyncio.to_thread(self._flush_receipts)
         usable = self.held & self.up
         claimed = await asyncio.to_thread(self._claim, usable)
+        writing: asyncio.Task[None] | None = None
         for start in range(0, len(claimed), self.send_chunk):
-            await self._send_chunk(claimed[start : start + self.send_chunk])
+            outcomes = await self._send_chunk(claimed[start : start + self.send_chunk])
+            # Write this chunk's outcomes while the next chunk is on the wire.
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(asyncio.to_thread(self._write_outcomes, outcomes))
+        if writing is not None:
+            await writing
         await asyncio.to_thread(self._flush_receipts)
         return len(claimed)
 
@@ -144,7 +151,9 @@ class Worker:
                 workspace_id=self.workspace_id,
             )
 
-    async def _send_chunk(self, chunk: Sequence[dispatcher.Claimed]) -> None:
+    async def _send_chunk(
+        self, chunk: Sequence[dispatcher.Claimed]
+    ) -> list[tuple[dispatcher.Claimed, SendResult | None]]:
         # Re-check the campaigns first: a pause or cancel stops the send between chunks.
         chunk = await asyncio.to_thread(self._drop_stopped, chunk)
         by_connector: dict[str, list[dispatcher.Claimed]] = defaultdict(list)
@@ -153,7 +162,7 @@ class Worker:
         results = await asyncio.gather(
             *(self._send_connector(name, items) for name, items in by_connector.items())
         )
-        await asyncio.to_thread(self._write_outcomes, [x for r in results for x in r])
+        return [x for r in results for x in r]
 
     async def _send_connector(
         self, name: str, items: list[dispatcher.Claimed]
