@@ -186,6 +186,7 @@ async def run(cfg: ConnectorConfig, total: int, producers: int, sim_pid: int) ->
         "simulator_cpu_us_per_msg": round(1e6 * sim_cpu / total, 1),
         "load_average_1m": os.getloadavg()[0],
         "rss_mib_by_message": [(i, round(m, 1)) for i, m in memory],
+        "simulator_rss_mib": round(rss_mib(sim_pid), 1),
         "retries": connector.stats.retries,
     }
 

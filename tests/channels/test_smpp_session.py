@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from tests.channels.smpp_helpers import Reports, connector, messages, run, smsc, until
 
@@ -207,5 +208,29 @@ def test_text_is_split_by_the_text_engine_in_the_connectors_mode() -> None:
         # and the UCS-2 text went as UTF-16 with data_coding 8
         assert by_dest["447700900002"].fields["data_coding"] == 8
         assert by_dest["447700900002"].fields["short_message"].decode("utf-16-be") == "Grüße 👋"
+
+    run(scenario())
+
+
+def test_receipts_come_after_the_delay_with_the_outcome_mix() -> None:
+    async def scenario() -> None:
+        reports = Reports()
+        # given receipts 0.2 s after submission, half delivered and half undeliverable
+        async with (
+            smsc(receipt_delay=0.2, mix={"DELIVRD": 1.0, "UNDELIV": 1.0}, seed=7) as sim,
+            connector(sim, reports) as c,
+        ):
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            results = await c.send(messages(200))
+            assert all(r.ok for r in results) and not reports.receipts
+            await until(lambda: len(reports.receipts) == 200)
+            waited = loop.time() - start
+        # then none came before the delay, and both outcomes were drawn
+        assert waited >= 0.2
+        states = Counter(r.state for r in reports.receipts)
+        assert set(states) == {"DELIVRD", "UNDELIV"} and min(states.values()) > 60
+        assert all(r.final and r.error == ("000" if r.state == "DELIVRD" else "001")
+                   for r in reports.receipts)  # fmt: skip
 
     run(scenario())
