@@ -43,7 +43,7 @@ class ConsentBatch(BaseModel):
 
 @router.get("/contacts/{contact_id}/consent")
 def read_route(
-    contact_id: int, conn: ConnDep, actor: Reader, history: bool = False
+    contact_id: int, actor: Reader, conn: ConnDep, history: bool = False
 ) -> dict[str, Any]:
     """Return the contact's current consent (and the whole ledger with ``history=true``)."""
     get_contact(conn, actor.workspace_id, contact_id)  # NotFound for another workspace's id
@@ -54,6 +54,6 @@ def read_route(
 
 
 @router.post("/consent", status_code=201)
-def record_route(body: ConsentBatch, conn: ConnDep, actor: Writer) -> dict[str, int]:
+def record_route(body: ConsentBatch, actor: Writer, conn: ConnDep) -> dict[str, int]:
     """Append statements to the ledger; the state moves to the latest of each."""
     return {"appended": record_consent(conn, actor, [e.to_consent_in() for e in body.entries])}

@@ -20,6 +20,8 @@ from clarion.contacts.service import (
 from clarion.errors import ValidationFailed
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
+# Routes take the actor before the connection: authentication reads the database, and on SQLite
+# a read waiting behind the route's own open write transaction would wait for ever.
 Reader = Annotated[Actor, Depends(require("contacts:read"))]
 Writer = Annotated[Actor, Depends(require("contacts:write"))]
 
@@ -54,8 +56,8 @@ class ContactBulk(BaseModel):
 
 @router.get("")
 def list_route(
-    conn: ConnDep,
     actor: Reader,
+    conn: ConnDep,
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def list_route(
 
 
 @router.post("", status_code=201)
-def create_route(body: ContactCreate, conn: ConnDep, actor: Writer) -> dict[str, Any]:
+def create_route(body: ContactCreate, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Create a contact, or merge into the one sharing its external id, phone or email."""
     result = upsert_contacts(conn, actor, [body.to_contact_in()])
     if result.rejects:
@@ -89,7 +91,7 @@ def _reject(r: Any) -> dict[str, Any]:
 
 
 @router.post("/bulk")
-def bulk_route(body: ContactBulk, conn: ConnDep, actor: Writer) -> dict[str, Any]:
+def bulk_route(body: ContactBulk, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Merge many contacts; return the id per record (null where rejected) and the counts."""
     result = upsert_contacts(
         conn,
@@ -108,21 +110,21 @@ def bulk_route(body: ContactBulk, conn: ConnDep, actor: Writer) -> dict[str, Any
 
 
 @router.get("/{contact_id}")
-def get_route(contact_id: int, conn: ConnDep, actor: Reader) -> dict[str, Any]:
+def get_route(contact_id: int, actor: Reader, conn: ConnDep) -> dict[str, Any]:
     """Return one contact with tags, identities and current consent."""
     return get_contact(conn, actor.workspace_id, contact_id)
 
 
 @router.patch("/{contact_id}")
 def update_route(
-    contact_id: int, body: ContactCreate, conn: ConnDep, actor: Writer
+    contact_id: int, body: ContactCreate, actor: Writer, conn: ConnDep
 ) -> dict[str, Any]:
     """Set the given fields of one contact (empty fields are left as they are)."""
     return update_contact(conn, actor, contact_id, body.to_contact_in())
 
 
 @router.delete("/{contact_id}", status_code=204)
-def delete_route(contact_id: int, conn: ConnDep, actor: Writer) -> Response:
+def delete_route(contact_id: int, actor: Writer, conn: ConnDep) -> Response:
     """Delete one contact and its history."""
     delete_contact(conn, actor, contact_id)
     return Response(status_code=204)

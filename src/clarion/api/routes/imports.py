@@ -22,6 +22,13 @@ from clarion.imports.readers import guess_format
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 Writer = Annotated[Actor, Depends(require("imports:write"))]
+#: Lines of the rejects CSV returned in the response (the counts cover all of them).
+MAX_REJECT_LINES = 1000
+
+
+def _head(path: Path, lines: int) -> str:
+    with path.open(encoding="utf-8") as f:
+        return "".join(line for _, line in zip(range(lines + 1), f, strict=False))
 
 
 @router.post("/contacts", status_code=201)
@@ -61,7 +68,7 @@ async def import_contacts_route(
         )
         body = report.to_dict()
         rejects = Path(tmp) / "rejects.csv"
-        body["rejects"] = rejects.read_text(encoding="utf-8") if rejects.exists() else ""
+        body["rejects"] = _head(rejects, MAX_REJECT_LINES) if rejects.exists() else ""
         body["rejects_path"] = None
         return body
 
