@@ -103,6 +103,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("contact_id", "name", name=op.f("pk_contact_traits")),
     )
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_orders_ws_contact_at_total",
+            ["workspace_id", "contact_id", "placed_at", "total"],
+            unique=False,
+        )
     with op.batch_alter_table("contact_traits", schema=None) as batch_op:
         batch_op.create_index(
             "ix_contact_traits_ws_name_num",
@@ -121,6 +127,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_contact_traits_ws_name_text")
         batch_op.drop_index("ix_contact_traits_ws_name_num")
     op.drop_table("contact_traits")
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_ws_contact_at_total")
     op.drop_table("segment_snapshot_members")
     with op.batch_alter_table("segment_snapshots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_segment_snapshots_segment_id"))
