@@ -188,3 +188,16 @@ def test_framer_refuses_a_length_it_cannot_trust() -> None:
     assert err.value.status == P.ESME_RINVCMDLEN
     with pytest.raises(P.PduError):
         P.Framer().feed((P.MAX_PDU_LENGTH + 1).to_bytes(4, "big") + bytes(12))
+
+
+def test_a_truncated_submit_sm_is_refused_by_the_fast_decoder_too() -> None:
+    # given the hand-written submit_sm cut inside its short_message
+    cut = _with_length(SUBMIT_UDH[:-3])
+    # then decoding says the short_message runs past the PDU
+    with pytest.raises(P.PduError) as err:
+        P.decode(cut)
+    assert err.value.status == P.ESME_RINVMSGLEN
+    # and one cut inside the destination address says a NUL is missing
+    with pytest.raises(P.PduError) as nul:
+        P.decode(_with_length(SUBMIT_UDH[:30]))
+    assert nul.value.status == P.ESME_RINVCMDLEN

@@ -413,12 +413,13 @@ class Connector:
                 status, reason = UNCERTAIN, f"{type(exc).__name__}: {exc}"
             else:
                 self.latencies.add(time.monotonic() - sent_at)
-                status, reason = resp.status, P.status_name(resp.status)
+                status = resp.status
                 if not status:
                     self.stats.accepted_parts += 1
                     self._rate.accepted()
                     msg_id: str = resp.fields.get("message_id", "")
                     return 0, normalise_id(msg_id, cfg.submit_id_format), attempt
+                reason = P.status_name(status)
             finally:
                 self._release(bind)
             if status == UNCERTAIN:

@@ -295,6 +295,11 @@ def decode(data: bytes | memoryview) -> Pdu:
 
 def decode_body(view: bytes, command_id: int, status: int, seq: int, layout: Layout) -> Pdu:
     """Decode the body of a PDU whose header was already read (``view`` is the whole PDU)."""
+    if layout is _SM:
+        try:
+            return _decode_sm(view, command_id, status, seq)
+        except (ValueError, IndexError):
+            pass  # malformed: the general decoder below says exactly what is wrong
     end = len(view)
     pos = 16
     fields: dict[str, Any] = {}
@@ -336,6 +341,65 @@ def decode_body(view: bytes, command_id: int, status: int, seq: int, layout: Lay
         tlvs[tag] = view[pos : pos + tlv_len]
         pos += tlv_len
     return Pdu(command_id, seq, status, fields, tlvs)
+
+
+def _decode_sm(raw: bytes, command_id: int, status: int, seq: int) -> Pdu:
+    """Decode a submit_sm/deliver_sm body, unrolled: these are most of the traffic."""
+    find = raw.find
+    n1 = find(0, 16)
+    service_type = raw[16:n1].decode("latin-1")
+    src_ton, src_npi = raw[n1 + 1], raw[n1 + 2]
+    n2 = find(0, n1 + 3)
+    source = raw[n1 + 3 : n2].decode("latin-1")
+    dst_ton, dst_npi = raw[n2 + 1], raw[n2 + 2]
+    n3 = find(0, n2 + 3)
+    dest = raw[n2 + 3 : n3].decode("latin-1")
+    esm_class, protocol_id, priority = raw[n3 + 1], raw[n3 + 2], raw[n3 + 3]
+    n4 = find(0, n3 + 4)
+    schedule = raw[n3 + 4 : n4].decode("latin-1")
+    n5 = find(0, n4 + 1)
+    validity = raw[n4 + 1 : n5].decode("latin-1")
+    if min(n1, n2, n3, n4, n5) < 0:
+        raise ValueError("missing NUL")
+    registered, replace_flag, data_coding, default_id, sm_len = raw[n5 + 1 : n5 + 6]
+    start = n5 + 6
+    end = start + sm_len
+    if end > len(raw):
+        raise ValueError("short_message past the PDU")
+    fields = {
+        "service_type": service_type,
+        "source_addr_ton": src_ton,
+        "source_addr_npi": src_npi,
+        "source_addr": source,
+        "dest_addr_ton": dst_ton,
+        "dest_addr_npi": dst_npi,
+        "destination_addr": dest,
+        "esm_class": esm_class,
+        "protocol_id": protocol_id,
+        "priority_flag": priority,
+        "schedule_delivery_time": schedule,
+        "validity_period": validity,
+        "registered_delivery": registered,
+        "replace_if_present_flag": replace_flag,
+        "data_coding": data_coding,
+        "sm_default_msg_id": default_id,
+        "short_message": raw[start:end],
+    }
+    tlvs: dict[int, bytes] = {}
+    pos, total = end, len(raw)
+    while pos < total:
+        if pos + 4 > total:
+            raise ValueError("truncated TLV")
+        tag, length = _TLV.unpack_from(raw, pos)
+        pos += 4
+        if pos + length > total:
+            raise ValueError("TLV past the PDU")
+        tlvs[tag] = raw[pos : pos + length]
+        pos += length
+    return Pdu(command_id, seq, status, fields, tlvs)
+
+
+_TLV = struct.Struct(">HH")
 
 
 def tlv_int(pdu: Pdu, tag: int) -> int | None:
