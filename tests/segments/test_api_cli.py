@@ -73,6 +73,8 @@ def test_api_crud_count_sample_breakdown_snapshot_explain(
     ).json()
     assert members == {"contact_ids": [ann.id], "next_after_id": None}
     assert len(api.get(f"/v1/segments/{sid}/snapshots", headers=auth).json()) == 1
+    other = f"/v1/segments/{sid + 1}/snapshots/{snap.json()['id']}/members"
+    assert api.get(other, headers=auth).status_code == 404
     assert api.delete(f"/v1/segments/{sid}", headers=auth).status_code == 204
     assert api.get(f"/v1/segments/{sid}", headers=auth).status_code == 404
 

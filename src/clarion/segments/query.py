@@ -194,14 +194,18 @@ def explain_membership(
     }
 
 
-def snapshot_members(conn: sa.Connection, workspace_id: int, snapshot_id: int) -> sa.Select[Any]:
-    """Return SELECT ``contact_id`` of a snapshot's frozen members (NotFound if none)."""
-    found = conn.execute(
-        sa.select(segment_snapshots.c.id).where(
-            segment_snapshots.c.id == snapshot_id,
-            segment_snapshots.c.workspace_id == workspace_id,
-        )
-    ).scalar()
+def snapshot_members(
+    conn: sa.Connection, workspace_id: int, snapshot_id: int, *, segment_id: int | None = None
+) -> sa.Select[Any]:
+    """Return SELECT ``contact_id`` of a snapshot's frozen members (NotFound if none, or if
+    it is not a snapshot of ``segment_id`` when that is given)."""
+    q = sa.select(segment_snapshots.c.id).where(
+        segment_snapshots.c.id == snapshot_id,
+        segment_snapshots.c.workspace_id == workspace_id,
+    )
+    if segment_id is not None:
+        q = q.where(segment_snapshots.c.segment_id == segment_id)
+    found = conn.execute(q).scalar()
     if found is None:
         raise NotFound(f"no snapshot {snapshot_id}", field="snapshot_id", value=snapshot_id)
     return sa.select(segment_snapshot_members.c.contact_id).where(

@@ -173,8 +173,9 @@ def snapshot_members_route(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """Page through a snapshot's member ids (pass the last id as ``after_id``)."""
-    service.get_segment(conn, actor.workspace_id, segment_id)
-    members = query.snapshot_members(conn, actor.workspace_id, snapshot_id).subquery()
+    members = query.snapshot_members(
+        conn, actor.workspace_id, snapshot_id, segment_id=segment_id
+    ).subquery()
     ids = list(
         conn.execute(
             sa.select(members.c.contact_id)
