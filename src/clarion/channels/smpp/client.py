@@ -9,8 +9,9 @@ the campaigns feature, not here.
 What happens to a part that is not simply accepted:
 
 * a refusal is looked up in the retry policy (``policy.POLICY``): permanent ones fail the
-  message, transient ones are retried after a backoff; throttling also pauses the whole
-  connector for that backoff, so the other messages slow down too instead of hammering;
+  message, transient ones are retried after a backoff; throttling also slows the whole
+  connector (``flow.RateLimiter`` learns the rate the SMSC accepts), so the other messages
+  slow down too instead of hammering;
 * a link that breaks or a response that never comes leaves the part *uncertain*: the SMSC may
   have it. It is reported as such (not retried, to avoid duplicates) unless the connector says
   ``resubmit_uncertain``;
@@ -29,20 +30,17 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from clarion.channels.base import Inbound, OutboundMessage, Receipt, Report, SendResult
+from clarion.channels.base import OutboundMessage, Report, SendResult
 from clarion.channels.smpp import pdu as P
 from clarion.channels.smpp.config import ConnectorConfig
 from clarion.channels.smpp.flow import Latencies, RateLimiter, expire
-from clarion.channels.smpp.inbound import InboundRouter
+from clarion.channels.smpp.inbound import InboundRouter, MoCallback, ReceiptCallback
 from clarion.channels.smpp.parts import InvalidMessage, Prepared, prepare
 from clarion.channels.smpp.policy import NOT_SENT, UNCERTAIN, Rule, code_name, rule_for
 from clarion.channels.smpp.receipts import normalise_id
 from clarion.channels.smpp.session import ConnectionLost, ResponseTimeout, SmppSession
 
 log = logging.getLogger(__name__)
-
-ReceiptCallback = Callable[[Receipt], None]
-MoCallback = Callable[[Inbound], None]
 
 _BIND_COMMANDS = {
     "transceiver": P.BIND_TRANSCEIVER,
