@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from sqlalchemy.engine import Engine
 
+from clarion.api.app import create_app
 from clarion.audit.service import Actor
 from clarion.campaigns.models import CampaignCreate
 from clarion.campaigns.service import create_campaign
@@ -17,6 +22,7 @@ from clarion.consent.tables import consent_ledger, consent_state
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
 from clarion.delivery.routes import RouteCreate, create_route
+from clarion.workspaces.service import create_api_key
 
 
 def noon_zone() -> str:
@@ -147,3 +153,35 @@ class Factory:
 def make(engine: Engine, actor: Actor) -> Factory:
     """Factories for contacts, routes and campaigns in the test database."""
     return Factory(engine, actor)
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[httpx.Client]:
+    """Serve the API for ``engine`` on 127.0.0.1:<ephemeral port>; yield a client for it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(engine), log_level="warning", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            yield c
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def token(engine: Engine, actor: Actor) -> Callable[[list[str]], str]:
+    """Return a function creating an API key with the given scopes."""
+
+    def make_token(scopes: list[str]) -> str:
+        with engine.begin() as conn:
+            return create_api_key(conn, actor, "test", scopes)[1]
+
+    return make_token

@@ -30,6 +30,7 @@ from clarion.campaigns.text import compile_body, count_parts
 from clarion.compliance import Message, evaluate
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
+from clarion.delivery.bulk import executemany
 from clarion.delivery.routes import Route, load_routes, pick_route
 from clarion.delivery.tables import messages
 from clarion.errors import ValidationFailed
@@ -195,6 +196,37 @@ class _SendTime:
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     return ins.on_conflict_do_nothing()
+
+
+_MESSAGE_COLUMNS = (
+    "workspace_id",
+    "campaign_id",
+    "contact_id",
+    "channel",
+    "send_at",
+    "queued_at",
+    "attempts",
+    "uncertain",
+    "variant_id",
+    "holdout",
+    "status",
+    "destination",
+    "route_id",
+    "body",
+    "encoding",
+    "parts",
+    "cost",
+)
+
+
+def _insert_messages(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows in one driver call; a (campaign, contact) already there is skipped."""
+    sql = (
+        f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)})"
+        f" VALUES ({', '.join('?' for _ in _MESSAGE_COLUMNS)})"
+        " ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+    )
+    executemany(conn, sql, [tuple(r[c] for c in _MESSAGE_COLUMNS) for r in rows])
 
 
 def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int) -> Any:
@@ -461,7 +493,7 @@ def plan_chunk(
     for rows in _iter_chunks(conn, camp, chunk_size, after):
         out, excl = planner.chunk(rows)
         if out:
-            conn.execute(_insert(conn, messages), out)
+            _insert_messages(conn, out)
         if excl:
             conn.execute(_insert(conn, campaign_exclusions), excl)
         return report, int(rows[-1].id)
