@@ -90,7 +90,10 @@ def screener() -> Any:
     return Screener(terms)
 
 
-def run(name: str, source: str, ctxs: list[dict[str, Any]], repeat: int, batch: int) -> float:
+def run(
+    name: str, source: str, ctxs: list[dict[str, Any]], repeat: int, batch: int
+) -> tuple[float, float | None]:
+    """Print the figures of one template; return (render+encode+split, with screening) rates."""
     schema = ContextSchema(attributes=frozenset({"code"}))
     tpl = compile_template(source, known=schema)
     render = tpl.render
@@ -98,24 +101,37 @@ def run(name: str, source: str, ctxs: list[dict[str, Any]], repeat: int, batch: 
     texts = [render(c) for c in ctxs]
     scr = screener()
 
-    t_render = timed(lambda: [render(c) for c in ctxs], repeat)
-    t_encode = timed(lambda: [encode(t) for t in texts], repeat)
-    t_count = timed(lambda: [count(t) for t in texts], repeat)
+    batches = [range(i, min(i + batch, n)) for i in range(0, n, batch)]
+
+    # Every phase works in batches as the planner does, keeping one batch of results at a time.
+    def phase(fn: Callable[[int], object]) -> Callable[[], None]:
+        def go() -> None:
+            for b in batches:
+                _ = [fn(i) for i in b]
+
+        return go
+
+    t_render = timed(phase(lambda i: render(ctxs[i])), repeat)
+    t_encode = timed(phase(lambda i: encode(texts[i])), repeat)
+    t_count = timed(phase(lambda i: count(texts[i])), repeat)
     t_screen = (
-        timed(lambda: [scr.screen_many(texts[i : i + batch]) for i in range(0, n, batch)], repeat)
+        timed(lambda: [scr.screen_many(texts[b.start : b.stop]) for b in batches], repeat)
         if scr is not None
         else None
     )
 
-    def pipeline() -> None:
-        for i in range(0, n, batch):
-            chunk = [render(c) for c in ctxs[i : i + batch]]
-            for t in chunk:
-                encode(t)
-            if scr is not None:
-                scr.screen_many(chunk)
+    def pipeline(screen: bool) -> Callable[[], None]:
+        def go() -> None:
+            for b in batches:
+                chunk = [render(c) for c in ctxs[b.start : b.stop]]
+                _ = [encode(t) for t in chunk]
+                if screen:
+                    scr.screen_many(chunk)
 
-    t_all = timed(pipeline, repeat)
+        return go
+
+    t_mine = timed(pipeline(False), repeat)
+    t_all = timed(pipeline(True), repeat) if scr is not None else None
     parts = [count(t)[2] for t in texts]
     ucs2 = sum(1 for t in texts if count(t)[0] == "ucs2")
     print(f"\n== {name}: {n:,} recipients, median parts {statistics.median(parts)}, ucs2 {ucs2:,}")
@@ -124,9 +140,10 @@ def run(name: str, source: str, ctxs: list[dict[str, Any]], repeat: int, batch: 
     print(f"  count only (no bytes)       {rate(n, t_count)}")
     if t_screen is not None:
         print(f"  screen (batches of {batch})  {rate(n, t_screen)}")
-    label = "render+encode+split+screen" if scr is not None else "render+encode+split"
-    print(f"  {label:<27} {rate(n, t_all)}")
-    return n / t_all
+    print(f"  render+encode+split         {rate(n, t_mine)}")
+    if t_all is not None:
+        print(f"  render+encode+split+screen  {rate(n, t_all)}")
+    return n / t_mine, None if t_all is None else n / t_all
 
 
 def main() -> None:
@@ -140,11 +157,14 @@ def main() -> None:
     print(f"bench_render: {n:,} recipients, best of {repeat}, CPU time of one process (one core)")
     print(f"  --db {args.db}: not used (no database work on this path)")
     ctxs = contexts(n)
-    typical = run("typical personalised template", TYPICAL, ctxs, repeat, batch=1000)
+    mine, with_screen = run("typical personalised template", TYPICAL, ctxs, repeat, batch=1000)
     run("with locale formatting (currency, date)", FORMATTED, ctxs, repeat, batch=1000)
     target = 50_000
-    verdict = "meets" if typical >= target else "BELOW"
-    print(f"\ntypical pipeline: {typical:,.0f} msg/s ({verdict} the {target:,}/s target)")
+    print(f"\ntypical render+encode+split: {mine:,.0f} msg/s (target {target:,}/s on one core)")
+    if with_screen is None:
+        print("screening: clarion.compliance.screening not available, not measured")
+    else:
+        print(f"typical with screening:      {with_screen:,.0f} msg/s")
 
 
 if __name__ == "__main__":

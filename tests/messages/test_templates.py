@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from clarion.messages.encoding import count
 from clarion.messages.preview import preview, preview_many
 from clarion.messages.templates import (
     ContextSchema,
@@ -51,7 +52,8 @@ def test_custom_attributes_and_order_data() -> None:
     ("locale", "number", "money", "day"),
     [
         ("en-US", "1,234,567.891", "$1,234.50", "Nov 23, 2026"),
-        ("de-DE", "1.234.567,891", "1.234,50\xa0$", "23.11.2026"),
+        ("de-DE", "1.234.567,891", "1.234,50 $", "23.11.2026"),
+        ("fr-FR", "1 234 567,891", "1 234,50 $US", "23 nov. 2026"),
         ("zh-CN", "1,234,567.891", "US$1,234.50", "2026年11月23日"),
     ],
 )
@@ -64,6 +66,15 @@ def test_numbers_money_and_dates_follow_the_recipient_locale(
     out = t.render(ctx(locale=locale, timezone="Asia/Shanghai"))
     # then each part follows the locale
     assert out.split("|") == [number, money, day]
+
+
+def test_formatted_values_never_force_ucs2_with_no_break_spaces() -> None:
+    # given French formatting, where CLDR uses narrow no-break spaces
+    t = compile_template("Total {{ 1234.5 | currency('EUR') }} le {{ now | date('short') }}")
+    text = t.render(ctx(locale="fr-FR"))
+    # then the text stays GSM-7
+    assert text == "Total 1 234,50 € le 22/11/2026"
+    assert count(text)[0] == "gsm7"
 
 
 def test_currency_code_comes_from_the_order_and_digits_are_fixed() -> None:

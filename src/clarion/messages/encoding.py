@@ -17,11 +17,13 @@ character.
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from clarion.errors import ValidationFailed
 from clarion.messages.gsm_tables import (
@@ -56,6 +58,8 @@ class Alphabet:
     from_extension: dict[int, str]
     #: the national language shift IEs this alphabet needs in every part's UDH.
     udh_shift: bytes
+    #: C-level charmap encoder for texts without extension characters (no escapes needed).
+    basic_codec: Any
 
 
 def _alphabet(name: str, basic: str, extension: dict[int, str], udh_shift: bytes = b"") -> Alphabet:
@@ -64,6 +68,8 @@ def _alphabet(name: str, basic: str, extension: dict[int, str], udh_shift: bytes
     for code, ch in extension.items():
         # A character in both tables is sent with the cheaper, basic, code.
         to_septets.setdefault(ord(ch), chr(ESC) + chr(code))
+    # A 256-entry decoding table (U+FFFE marks unused codes) builds the fast EncodingMap.
+    decoding = "".join(from_basic.get(code, "\ufffe") for code in range(256))
     basic_set = frozenset(from_basic.values())
     ext_set = frozenset(extension.values()) - basic_set
     return Alphabet(
@@ -75,6 +81,7 @@ def _alphabet(name: str, basic: str, extension: dict[int, str], udh_shift: bytes
         from_basic=from_basic,
         from_extension=dict(extension),
         udh_shift=udh_shift,
+        basic_codec=codecs.charmap_build(decoding),
     )
 
 
@@ -275,9 +282,10 @@ def _ucs2_bytes(text: str) -> bytes:
         ) from None
 
 
-def _forced_by(text: str, chars: frozenset[str]) -> list[str]:
-    bad = set(text) - chars
-    return sorted(bad, key=text.index)
+def _forced_by(text: str, present: set[str], alphabet: frozenset[str]) -> list[str]:
+    """Return the characters of ``present`` (the text's) outside ``alphabet``, in text order."""
+    bad = present - alphabet
+    return list(bad) if len(bad) < 2 else sorted(bad, key=text.index)
 
 
 def _ascii_table() -> bytes:
@@ -332,9 +340,13 @@ def count(text: str) -> tuple[str, int, int]:
     return "ucs2", units, parts
 
 
-def _encode_gsm(text: str, alphabet: Alphabet, ref_bits: int, plain: bool = False) -> Encoded:
+def _encode_gsm(
+    text: str, alphabet: Alphabet, ref_bits: int, plain: bool = False, escapes: bool = True
+) -> Encoded:
     if plain:  # ASCII, default alphabet, no escapes: a byte-table translation is exact
         raw = text.encode("ascii").translate(_ASCII_TO_GSM)
+    elif not escapes:  # one septet per character: the C charmap encoder
+        raw = codecs.charmap_encode(text, "strict", alphabet.basic_codec)[0]
     else:
         raw = text.translate(alphabet.to_septets).encode("latin-1")
     single, per_part = _LIMITS[len(alphabet.udh_shift), ref_bits, True]
@@ -381,7 +393,7 @@ def encode(
         return _encode_gsm(text, GSM7, ref_bits, plain=True)
     chars = set(text)
     if chars <= GSM7.chars:
-        return _encode_gsm(text, GSM7, ref_bits)
+        return _encode_gsm(text, GSM7, ref_bits, escapes=not chars.isdisjoint(GSM7.extension))
     if replace_lookalikes:
         swapped, changes = _replace(text)
         if set(swapped) <= GSM7.chars:
@@ -391,7 +403,8 @@ def encode(
         best: Encoded | None = None
         for alphabet in NATIONAL_ALPHABETS[national_shift]:
             if chars <= alphabet.chars:
-                enc = _encode_gsm(text, alphabet, ref_bits)
+                escapes = not chars.isdisjoint(alphabet.extension)
+                enc = _encode_gsm(text, alphabet, ref_bits, escapes=escapes)
                 # Fewest parts first; then fewest septets, then the smaller UDH.
                 key = (enc.parts, enc.units, len(enc.udh_shift))
                 if best is None or key < (best.parts, best.units, len(best.udh_shift)):
@@ -408,7 +421,7 @@ def encode(
         units=len(data) // 2,
         parts=len(segments),
         segments=segments,
-        ucs2_forced_by=_forced_by(text, GSM7.chars),
+        ucs2_forced_by=_forced_by(text, chars, GSM7.chars),
         udh_shift=b"",
         ref_bits=ref_bits,
         text=text,

@@ -45,6 +45,15 @@ def zone(name: str | None) -> tzinfo:
         return ZoneInfo(DEFAULT_TZ)
 
 
+#: CLDR puts no-break spaces (U+00A0, U+202F) in numbers, money and dates ("1 234,50 €");
+#: either one forces the whole SMS into UCS-2, which halves the characters per part.
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+
+
+def _sms(text: str) -> str:
+    return text.translate(_SPACES)
+
+
 def _locale(ctx: Context) -> Locale:
     return babel_locale(ctx.get("_locale"))
 
@@ -66,20 +75,20 @@ def _as_datetime(value: Any) -> datetime | date:
 def number(ctx: Context, value: Number, digits: int | None = None) -> str:
     """Format a number with the locale's grouping and decimal signs."""
     pattern = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
-    return babel_numbers.format_decimal(value, format=pattern, locale=_locale(ctx))
+    return _sms(babel_numbers.format_decimal(value, format=pattern, locale=_locale(ctx)))
 
 
 @pass_context
 def currency(ctx: Context, value: Number, code: str | None = None) -> str:
     """Format money; the currency is ``code`` or the context's ``_currency`` (USD by default)."""
     cur = code or ctx.get("_currency") or "USD"
-    return babel_numbers.format_currency(value, cur, locale=_locale(ctx))
+    return _sms(babel_numbers.format_currency(value, cur, locale=_locale(ctx)))
 
 
 @pass_context
 def percent(ctx: Context, value: Number) -> str:
     """Format a ratio (0.2) as a percentage (20%) in the locale's style."""
-    return babel_numbers.format_percent(value, locale=_locale(ctx))
+    return _sms(babel_numbers.format_percent(value, locale=_locale(ctx)))
 
 
 @pass_context
@@ -88,7 +97,7 @@ def format_date(ctx: Context, value: Any, fmt: str = "medium") -> str:
     d = _as_datetime(value)
     if isinstance(d, datetime):
         d = (d.astimezone(_tz(ctx)) if d.tzinfo else d).date()
-    return babel_dates.format_date(d, format=fmt, locale=_locale(ctx))
+    return _sms(babel_dates.format_date(d, format=fmt, locale=_locale(ctx)))
 
 
 @pass_context
@@ -97,7 +106,7 @@ def format_datetime(ctx: Context, value: Any, fmt: str = "medium") -> str:
     d = _as_datetime(value)
     if not isinstance(d, datetime):
         d = datetime.combine(d, time(0), tzinfo=_tz(ctx))
-    return babel_dates.format_datetime(d, format=fmt, tzinfo=_tz(ctx), locale=_locale(ctx))
+    return _sms(babel_dates.format_datetime(d, format=fmt, tzinfo=_tz(ctx), locale=_locale(ctx)))
 
 
 @pass_context
@@ -106,7 +115,7 @@ def format_time(ctx: Context, value: Any, fmt: str = "short") -> str:
     d = _as_datetime(value)
     if not isinstance(d, datetime):
         raise TypeError(f"not a time: {value!r}")
-    return babel_dates.format_time(d, format=fmt, tzinfo=_tz(ctx), locale=_locale(ctx))
+    return _sms(babel_dates.format_time(d, format=fmt, tzinfo=_tz(ctx), locale=_locale(ctx)))
 
 
 def default(value: Any, default_value: Any = "", _boolean: bool = False) -> Any:
