@@ -22,6 +22,7 @@ from clarion.compliance.policies import Policy, builtin, jurisdictions_for, reso
 from clarion.compliance.quiet_hours import next_allowed, resolve_zone, zone
 from clarion.compliance.screening import Screening, build_screener
 from clarion.compliance.settings import policy_overrides, workspace_terms
+from clarion.compliance.sql import in_values
 from clarion.compliance.suppression import suppressed
 from clarion.consent.tables import consent_state
 from clarion.contacts.tables import contacts
@@ -159,7 +160,9 @@ def _rows(conn: sa.Connection, workspace_id: int, ids: Sequence[int]) -> dict[in
     cols += [c.c.country, c.c.timezone]
     out: dict[int, Any] = {}
     for i in range(0, len(ids), CHUNK):
-        q = sa.select(*cols).where(c.c.workspace_id == workspace_id, c.c.id.in_(ids[i : i + CHUNK]))
+        q = sa.select(*cols).where(
+            c.c.workspace_id == workspace_id, in_values(conn, c.c.id, ids[i : i + CHUNK])
+        )
         out.update({int(r.id): r for r in conn.execute(q)})
     return out
 
@@ -172,7 +175,7 @@ def _consent(
     for i in range(0, len(ids), CHUNK):
         q = sa.select(t.c.contact_id, t.c.status, t.c.soft_opt_in).where(
             t.c.workspace_id == workspace_id,
-            t.c.contact_id.in_(ids[i : i + CHUNK]),
+            in_values(conn, t.c.contact_id, ids[i : i + CHUNK]),
             t.c.channel == channel,
             t.c.purpose == purpose,
         )
@@ -314,31 +317,43 @@ def _apply_history(
     ever = history.counts(
         conn, workspace_id, [d.contact_id for d in first_rule], channel, purpose, None
     )
+    memo: dict[str, list[Reason]] = {}
     for d in first_rule:
         if ever.get(d.contact_id, 0) == 0:
-            for r in first_message_reasons(
-                rules.message.text, rules.policy(d.jurisdiction), purpose
-            ):
+            if d.jurisdiction not in memo:
+                policy = rules.policy(d.jurisdiction)
+                memo[d.jurisdiction] = first_message_reasons(rules.message.text, policy, purpose)
+            for r in memo[d.jurisdiction]:
                 d.block(r.code, r.rule, r.detail)
 
 
 def _apply_quiet_hours(out: dict[int, Decision], rules: _Rules) -> None:
-    """Move each marketing send to the next moment inside its local send window."""
+    """Move each marketing send to the next moment inside its local send window.
+
+    Every decision of a call starts at the same moment, so the answer depends only on the
+    zone and the policy: it is computed once per (zone, jurisdiction), not per recipient.
+    """
+    memo: dict[tuple[datetime, str, str], tuple[datetime, Reason | None]] = {}
     for d in out.values():
         if not d.jurisdiction:
             continue
-        window = rules.policy(d.jurisdiction).send_window
-        when = next_allowed(d.send_at, d.zone, window)
-        if when != d.send_at and window is not None:
-            tz = zone(d.zone)
-            d.reasons.append(
-                Reason(
-                    "quiet_hours",
-                    f"{d.jurisdiction}.send_window",
-                    f"{d.send_at.astimezone(tz):%H:%M} in {d.zone} is outside "
-                    f"{window[0]:%H:%M}-{window[1]:%H:%M}; moved to "
-                    f"{when.astimezone(tz):%Y-%m-%d %H:%M %Z}",
-                    "info",
-                )
-            )
+        key = (d.send_at, d.zone, d.jurisdiction)
+        if key not in memo:
+            memo[key] = _moved(d.send_at, d.zone, d.jurisdiction, rules)
+        when, reason = memo[key]
+        if reason is not None:
+            d.reasons.append(reason)
             d.send_at = when
+
+
+def _moved(at: datetime, tz_name: str, code: str, rules: _Rules) -> tuple[datetime, Reason | None]:
+    window = rules.policy(code).send_window
+    when = next_allowed(at, tz_name, window)
+    if when == at or window is None:
+        return at, None
+    tz = zone(tz_name)
+    detail = (
+        f"{at.astimezone(tz):%H:%M} in {tz_name} is outside "
+        f"{window[0]:%H:%M}-{window[1]:%H:%M}; moved to {when.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+    )
+    return when, Reason("quiet_hours", f"{code}.send_window", detail, "info")

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from clarion.compliance.sql import in_values
 from clarion.compliance.tables import compliance_send_log
 from clarion.errors import ValidationFailed
 
@@ -72,7 +73,7 @@ class SendLogHistory:
                 sa.select(t.c.contact_id, sa.func.count())
                 .where(
                     t.c.workspace_id == workspace_id,
-                    t.c.contact_id.in_(ids[i : i + CHUNK]),
+                    in_values(conn, t.c.contact_id, ids[i : i + CHUNK]),
                     t.c.channel == channel,
                     t.c.purpose == purpose,
                 )

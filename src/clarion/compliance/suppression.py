@@ -15,6 +15,7 @@ import phonenumbers
 import sqlalchemy as sa
 
 from clarion.audit.service import Actor, record
+from clarion.compliance.sql import in_values
 from clarion.compliance.tables import compliance_suppressions
 from clarion.db.types import utcnow
 from clarion.errors import NotFound, ValidationFailed
@@ -84,7 +85,8 @@ def add_suppressions(conn: sa.Connection, actor: Actor, entries: Sequence[Suppre
     values = sorted({v for _, v in rows})
     for i in range(0, len(values), CHUNK):
         q = sa.select(t.c.channel, t.c.value).where(
-            t.c.workspace_id == actor.workspace_id, t.c.value.in_(values[i : i + CHUNK])
+            t.c.workspace_id == actor.workspace_id,
+            in_values(conn, t.c.value, values[i : i + CHUNK]),
         )
         existing.update((c, v) for c, v in conn.execute(q))
     new = [r for k, r in rows.items() if k not in existing]
@@ -132,7 +134,7 @@ def suppressed(
     for i in range(0, len(vals), CHUNK):
         q = sa.select(t.c.value, t.c.reason).where(
             t.c.workspace_id == workspace_id,
-            t.c.value.in_(vals[i : i + CHUNK]),
+            in_values(conn, t.c.value, vals[i : i + CHUNK]),
             t.c.channel.in_(["*", channel]),
             sa.or_(t.c.expires_at.is_(None), t.c.expires_at > at),
         )
