@@ -8,6 +8,7 @@ worker can claim one after the cancel commits, because claims require a sending 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,13 +22,15 @@ from clarion.delivery.dispatcher import recall
 from clarion.delivery.tables import messages
 
 
-def launch(engine: Engine, actor: Actor, campaign_id: int) -> PlanReport:
+def launch(
+    engine: Engine, actor: Actor, campaign_id: int, *, now: datetime | None = None
+) -> PlanReport:
     """Start a draft: ``running`` for "now", ``scheduled`` otherwise; then plan its audience."""
     with engine.begin() as conn:
         camp = get_campaign(conn, actor.workspace_id, campaign_id, lock=True)
         to = "running" if camp.schedule.get("kind", "now") == "now" else "scheduled"
         transition(conn, actor, campaign_id, to, expect=("draft",))
-    return plan_campaign(engine, actor, campaign_id)
+    return plan_campaign(engine, actor, campaign_id, now=now)
 
 
 def pause(conn: sa.Connection, actor: Actor, campaign_id: int, reason: str | None = None) -> None:

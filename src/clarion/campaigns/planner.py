@@ -481,6 +481,7 @@ def plan_chunk(
     after: int = 0,
     chunk_size: int = CHUNK,
     report: PlanReport | None = None,
+    now: datetime | None = None,
 ) -> tuple[PlanReport, int | None]:
     """Plan one chunk of the audience after contact id ``after``.
 
@@ -489,7 +490,7 @@ def plan_chunk(
     """
     camp = get_campaign(conn, actor.workspace_id, campaign_id)
     report = report if report is not None else PlanReport()
-    planner = _Planner(conn, camp, utcnow(), report, dry_run=False)
+    planner = _Planner(conn, camp, now or utcnow(), report, dry_run=False)
     for rows in _iter_chunks(conn, camp, chunk_size, after):
         out, excl = planner.chunk(rows)
         if out:
@@ -501,15 +502,29 @@ def plan_chunk(
 
 
 def plan_campaign(
-    engine: Engine, actor: Actor, campaign_id: int, *, chunk_size: int = CHUNK
+    engine: Engine,
+    actor: Actor,
+    campaign_id: int,
+    *,
+    chunk_size: int = CHUNK,
+    now: datetime | None = None,
 ) -> PlanReport:
-    """Plan the whole audience, committing chunk by chunk (a crash resumes where it stopped)."""
+    """Plan the whole audience, committing chunk by chunk (a crash resumes where it stopped).
+
+    ``now`` is the planning instant (schedules and quiet hours count from it); default: now.
+    """
     report = PlanReport()
     after: int | None = 0
     while after is not None:
         with engine.begin() as conn:
             report, after = plan_chunk(
-                conn, actor, campaign_id, after=after, chunk_size=chunk_size, report=report
+                conn,
+                actor,
+                campaign_id,
+                after=after,
+                chunk_size=chunk_size,
+                report=report,
+                now=now,
             )
     with engine.begin() as conn:
         conn.execute(
