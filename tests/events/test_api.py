@@ -89,7 +89,9 @@ def test_products_can_be_upserted_and_listed(engine: Engine, actor: Actor, clien
     items = [{"sku": f"P{i}", "name": f"Product {i}", "category": "Tea"} for i in range(3)]
     put = client.put("/v1/products", json={"products": items}, headers=auth)
     assert put.json() == {"upserted": 3}
-    page = client.get("/v1/products", params={"limit": 2}, headers=auth).json()
+    got = client.get("/v1/products", params={"limit": 2}, headers=auth)
+    assert got.status_code == 200, got.text
+    page = got.json()
     rest = client.get(
         "/v1/products", params={"after_id": page["next_after_id"]}, headers=auth
     ).json()

@@ -136,6 +136,32 @@ def test_invalid_events_are_refused_with_index_field_and_reason(
     assert at == datetime(2026, 1, 1, 0, tzinfo=UTC)
 
 
+def test_times_compare_in_sql_like_any_other_timestamp(engine: Engine, actor: Actor) -> None:
+    # given events an hour apart, one sent with a +08:00 offset
+    ref = ContactRef(external_id="crm-1")
+    east = timezone(timedelta(hours=8))
+    batch = [
+        TrackIn(ref, "a", occurred_at=T0 - timedelta(hours=1)),
+        TrackIn(ref, "b", occurred_at=(T0 + timedelta(hours=1)).astimezone(east)),
+        TrackIn(ref, "c", occurred_at=T0, message_id="m"),
+    ]
+    with engine.begin() as conn:
+        track(conn, actor, batch)
+    # when they are filtered and ordered by time in SQL with a bound timestamp
+    with engine.connect() as conn:
+        names = (
+            conn.execute(
+                sa.select(events.c.name)
+                .where(events.c.occurred_at >= T0)
+                .order_by(events.c.occurred_at.desc())
+            )
+            .scalars()
+            .all()
+        )
+    # then the comparison is by instant, whatever offset the sender used
+    assert names == ["b", "c"]
+
+
 def test_track_writes_one_audit_entry_per_batch(engine: Engine, actor: Actor) -> None:
     ref = ContactRef(external_id="crm-1")
     with engine.begin() as conn:

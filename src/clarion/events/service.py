@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from clarion.audit.service import Actor, record
 from clarion.db.types import utcnow
 from clarion.errors import ValidationFailed
-from clarion.events.bulk import pg_insert_dedup, pg_insert_plain
+from clarion.events.bulk import insert_dedup, insert_plain
 from clarion.events.models import ContactRef, IngestResult, Reject, TrackIn
 from clarion.events.refs import resolve_refs
-from clarion.events.sql import chunks, upsert_insert
+from clarion.events.sql import chunks
 from clarion.events.tables import events
 
 __all__ = [
@@ -78,7 +78,7 @@ def insert_events(
     """Insert event rows in bulk; return their ids (None for duplicates) and the duplicate count.
 
     Rows with a ``message_id`` go through ``ON CONFLICT DO NOTHING`` and are matched back by it;
-    rows without one cannot collide and keep their order through ``sort_by_parameter_order``.
+    rows without one cannot collide and get their ids in input order (see ``bulk``).
     A ``message_id`` seen twice in the same batch counts once; the repeat is a duplicate.
     """
     ids: list[int | None] = [None] * len(rows)
@@ -92,28 +92,12 @@ def insert_events(
         elif mid not in first_by_mid:
             first_by_mid[mid] = pos
             with_mid.append(row)
-    postgres = conn.dialect.name == "postgresql"
     for part in chunks(len(plain_pos), _CHUNK):
-        plain = [rows[plain_pos[k]] for k in part]
-        if postgres:
-            got = pg_insert_plain(conn, plain)
-        else:
-            stmt = events.insert().returning(events.c.id, sort_by_parameter_order=True)
-            got = [int(i) for i in conn.execute(stmt, plain).scalars()]
+        got = insert_plain(conn, [rows[plain_pos[k]] for k in part])
         for k, new_id in zip(part, got, strict=True):
             ids[plain_pos[k]] = new_id
     for part in chunks(len(with_mid), _CHUNK):
-        batch = [with_mid[k] for k in part]
-        if postgres:
-            pairs = pg_insert_dedup(conn, batch)
-        else:
-            stmt2 = (
-                upsert_insert(conn, events)
-                .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
-                .returning(events.c.id, events.c.message_id)
-            )
-            pairs = [(int(i), str(m)) for i, m in conn.execute(stmt2, batch).all()]
-        for new_id, mid in pairs:
+        for new_id, mid in insert_dedup(conn, [with_mid[k] for k in part]):
             ids[first_by_mid[mid]] = new_id
     accepted = sum(1 for i in ids if i is not None)
     return ids, len(rows) - accepted
