@@ -96,29 +96,23 @@ def opt_out_reasons(text: str, policy: Policy, purpose: str) -> list[Reason]:
     ]
 
 
+def _brand_reasons(text: str, policy: Policy, rule: str) -> list[Reason]:
+    if not policy.brand:
+        detail = "set the workspace's brand (policy setting 'brand') to send first messages"
+        return [Reason("brand_not_configured", rule, detail)]
+    if normalise(policy.brand) not in normalise(text):
+        detail = f"the first message to a new subscriber must name the brand {policy.brand!r}"
+        return [Reason("first_message_brand_missing", rule, detail)]
+    return []
+
+
 def first_message_reasons(text: str, policy: Policy, purpose: str) -> list[Reason]:
     """Return what a first marketing message to a new subscriber lacks (brand, STOP wording)."""
-    if purpose != "marketing" or not policy.first_message_brand_and_stop:
+    if purpose != "marketing" or not policy.first_message_rules:
         return []
     rule = f"{policy.code}.first_message"
-    out = []
-    if not policy.brand:
-        out.append(
-            Reason(
-                "brand_not_configured",
-                rule,
-                "set the workspace's brand (policy setting 'brand') to send first messages",
-            )
-        )
-    elif normalise(policy.brand) not in normalise(text):
-        out.append(
-            Reason(
-                "first_message_brand_missing",
-                rule,
-                f"the first message to a new subscriber must name the brand {policy.brand!r}",
-            )
-        )
-    if not contains_phrase(text, policy.opt_out_phrases or ("stop",)):
+    out = _brand_reasons(text, policy, rule) if policy.first_message_brand_and_stop else []
+    if not contains_phrase(text, policy.opt_out_phrases or ("STOP",)):
         out.append(
             Reason(
                 "first_message_stop_missing",

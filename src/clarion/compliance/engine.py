@@ -311,7 +311,7 @@ def _apply_history(
                     f"{d.jurisdiction}.caps",
                     f"{n} {purpose} messages in the last {cap.hours} h (at most {cap.count})",
                 )
-    first_rule = [d for d in live if rules.policy(d.jurisdiction).first_message_brand_and_stop]
+    first_rule = [d for d in live if rules.policy(d.jurisdiction).first_message_rules]
     if not first_rule:
         return
     ever = history.counts(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import time
 from functools import cache, lru_cache
 from importlib import resources
@@ -60,7 +60,11 @@ class Policy:
     term_lists: tuple[str, ...]
     brand: str | None = None
     allowed_domains: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def first_message_rules(self) -> bool:
+        """Return whether a first message to a new subscriber has wording rules."""
+        return self.first_message_brand_and_stop or self.opt_out_required == "first_message"
 
 
 def _data(name: str) -> str:

@@ -108,8 +108,3 @@ def next_allowed(at: datetime, tz_name: str, window: tuple[time, time] | None) -
         return at
     day = local if wall < start else local + timedelta(days=1)
     return _local(day, start, tz, at)
-
-
-def in_window(at: datetime, tz_name: str, window: tuple[time, time] | None) -> bool:
-    """Return whether ``at`` is inside the local send window."""
-    return next_allowed(at, tz_name, window) == at.astimezone(UTC)
