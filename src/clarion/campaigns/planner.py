@@ -26,11 +26,11 @@ from sqlalchemy.engine import Engine
 from clarion.audit.service import Actor, record
 from clarion.campaigns.service import Campaign, get_campaign
 from clarion.campaigns.tables import campaign_exclusions, campaigns
-from clarion.campaigns.text import compile_body, count_parts
+from clarion.campaigns.text import compile_body, count_parts, names_used
 from clarion.compliance import Message, evaluate
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
-from clarion.delivery.bulk import executemany
+from clarion.delivery.bulk import db_time, executemany
 from clarion.delivery.routes import Route, load_routes, pick_route
 from clarion.delivery.tables import messages
 from clarion.errors import ValidationFailed
@@ -219,14 +219,18 @@ _MESSAGE_COLUMNS = (
 )
 
 
-def _insert_messages(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+def _insert_messages(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert outbox rows in one driver call; a (campaign, contact) already there is skipped."""
     sql = (
         f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)})"
         f" VALUES ({', '.join('?' for _ in _MESSAGE_COLUMNS)})"
         " ON CONFLICT (campaign_id, contact_id) DO NOTHING"
     )
-    executemany(conn, sql, [tuple(r[c] for c in _MESSAGE_COLUMNS) for r in rows])
+    executemany(conn, sql, rows, convert=False)
+
+
+#: Context names filled from contact columns; any other name is a custom attribute.
+_CONTACT_FIELDS = ("first_name", "last_name", "phone", "email", "country", "locale")
 
 
 def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int) -> Any:
@@ -243,9 +247,11 @@ def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int
         contacts.c.timezone,
         contacts.c.phone_timezone,
         contacts.c.locale,
-        contacts.c.attributes,
         existing.c.id.label("existing"),
     ]
+    used = set().union(*(names_used(v.body) for v in camp.variants))
+    if used - set(_CONTACT_FIELDS):  # custom attributes: decode the JSON only when needed
+        cols.append(contacts.c.attributes)
     joined = contacts.outerjoin(
         existing,
         sa.and_(existing.c.contact_id == contacts.c.id, existing.c.campaign_id == camp.id),
@@ -298,6 +304,10 @@ class _Planner:
         ).scalar_one()
         self.send_time = _SendTime(self.camp.schedule, self.now, _zone(ws_zone) or ZoneInfo("UTC"))
         self.bodies = {v.id: v.body for v in self.camp.variants}
+        self.best_hour = self.camp.schedule.get("kind") == "best_hour"
+        self._times: dict[datetime, Any] = {}
+        used = set().union(*(names_used(v.body) for v in self.camp.variants))
+        self.needs_attributes = bool(used - set(_CONTACT_FIELDS))
         self.address = "email" if self.camp.channel == "email" else "phone"
         if self.report.base_spent is None:
             self.report.base_spent = (
@@ -308,7 +318,7 @@ class _Planner:
     def spent(self) -> float:
         return (self.report.base_spent or 0.0) + self.report.cost
 
-    def chunk(self, rows: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def chunk(self, rows: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
         """Decide every row of a chunk; return the outbox rows and the exclusion rows."""
         camp, rep = self.camp, self.report
         pending: list[tuple[Any, int | None, datetime]] = []
@@ -318,12 +328,12 @@ class _Planner:
                 rep.already_planned += 1
                 continue
             send_at = self.send_time(
-                row.timezone or row.phone_timezone, getattr(row, "best_hour", None)
+                row.timezone or row.phone_timezone, row.best_hour if self.best_hour else None
             )
             variant_id = assign(bucket(camp.id, row.id), camp.holdout_bp, self.splits)
             pending.append((row, variant_id, send_at))
         decisions = self._decisions(pending)
-        out: list[dict[str, Any]] = []
+        out: list[tuple[Any, ...]] = []
         excl: list[dict[str, Any]] = []
         for row, variant_id, _ in pending:
             decision = decisions[int(row.id)]
@@ -378,7 +388,7 @@ class _Planner:
 
     def _message(
         self, row: Any, variant_id: int, send_at: datetime
-    ) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    ) -> tuple[tuple[Any, ...] | None, str | None, str | None]:
         camp, rep = self.camp, self.report
         destination = getattr(row, self.address)
         country = row.phone_region or row.country
@@ -392,7 +402,7 @@ class _Planner:
             "email": row.email,
             "country": row.country,
             "locale": row.locale,
-            **(row.attributes or {}),
+            **((row.attributes or {}) if self.needs_attributes else {}),
         }
         try:
             body = self.renderers[variant_id](ctx)
@@ -409,47 +419,40 @@ class _Planner:
         rep.add_route(route, parts, cost)
         rep.by_variant[self.variant_names[variant_id]] += 1
         return (
-            {
-                **self._base(row, send_at),
-                "variant_id": variant_id,
-                "holdout": False,
-                "status": "queued",
-                "destination": destination,
-                "route_id": route.id,
-                "body": body,
-                "encoding": encoding,
-                "parts": parts,
-                "cost": cost,
-            },
+            self._row(
+                row,
+                send_at,
+                variant_id,
+                False,
+                "queued",
+                destination,
+                route.id,
+                body,
+                encoding,
+                parts,
+                cost,
+            ),
             None,
             None,
         )
 
-    def _base(self, row: Any, send_at: datetime) -> dict[str, Any]:
-        return {
-            "workspace_id": self.camp.workspace_id,
-            "campaign_id": self.camp.id,
-            "contact_id": row.id,
-            "channel": self.camp.channel,
-            "send_at": send_at,
-            "queued_at": self.now,
-            "attempts": 0,
-            "uncertain": False,
-        }
+    def _time(self, value: datetime) -> Any:
+        """Return a timestamp as the driver takes it (converted once per distinct value)."""
+        done = self._times.get(value)
+        if done is None:
+            done = self._times[value] = db_time(self.conn, value)
+        return done
 
-    def _holdout_row(self, row: Any, send_at: datetime) -> dict[str, Any]:
-        return {
-            **self._base(row, send_at),
-            "variant_id": None,
-            "holdout": True,
-            "status": "holdout",
-            "destination": None,
-            "route_id": None,
-            "body": None,
-            "encoding": None,
-            "parts": 0,
-            "cost": 0.0,
-        }
+    def _row(self, row: Any, send_at: datetime, *rest: Any) -> tuple[Any, ...]:
+        """Return an outbox row in ``_MESSAGE_COLUMNS`` order."""
+        camp = self.camp
+        return (
+            camp.workspace_id, camp.id, row.id, camp.channel, self._time(send_at),
+            self._time(self.now), 0, False, *rest,
+        )  # fmt: skip
+
+    def _holdout_row(self, row: Any, send_at: datetime) -> tuple[Any, ...]:
+        return self._row(row, send_at, None, True, "holdout", None, None, None, None, 0, 0.0)
 
 
 def _spent(conn: sa.Connection, campaign_id: int) -> float:

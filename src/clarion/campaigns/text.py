@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from clarion.messages.encoding import count
@@ -34,7 +35,7 @@ def compile_body(body: str) -> Renderer:
         return lambda _ctx: body
     template = _ENV.from_string(body)  # also validates the syntax of every body
     pieces = _SIMPLE.split(body)
-    if any(c in p for p in pieces[::2] for c in "{}%#"):
+    if any(m in p for p in pieces[::2] for m in ("{{", "}}", "{%", "%}", "{#", "#}")):
         return lambda ctx: template.render(ctx)
     texts, names = pieces[::2], pieces[1::2]
 
@@ -47,6 +48,11 @@ def compile_body(body: str) -> Renderer:
         return "".join(out)
 
     return render
+
+
+def names_used(body: str) -> set[str]:
+    """Return the context names a body reads (to fetch only what rendering needs)."""
+    return set(meta.find_undeclared_variables(_ENV.parse(body)))
 
 
 def count_parts(text: str) -> tuple[str, int]:

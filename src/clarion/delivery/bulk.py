@@ -22,11 +22,22 @@ def _sqlite_value(v: Any) -> Any:
     return v
 
 
-def executemany(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-    """Run ``sql`` (with ``?`` placeholders) once per row in one driver call; return rowcount."""
+def db_time(conn: sa.Connection, value: datetime) -> Any:
+    """Return ``value`` as the driver should receive it (for rows given with ``convert=False``)."""
+    return _sqlite_value(value) if conn.dialect.name == "sqlite" else value
+
+
+def executemany(
+    conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]], *, convert: bool = True
+) -> int:
+    """Run ``sql`` (with ``?`` placeholders) once per row in one driver call; return rowcount.
+
+    With ``convert=False`` the rows are passed as they are (timestamps already through
+    :func:`db_time`), which saves a pass over every value.
+    """
     if not rows:
         return 0
-    if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite" and convert:
         memo: dict[datetime, str] = {}  # most rows share one timestamp: convert it once
 
         def value(v: Any) -> Any:
@@ -38,8 +49,9 @@ def executemany(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) ->
 
         params: Sequence[Sequence[Any]] = [tuple(value(v) for v in r) for r in rows]
     else:
-        sql = sql.replace("?", "%s")
         params = rows
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, params)
