@@ -138,8 +138,11 @@ def run_one(kind: str, csv_path: Path, workers: int | None) -> None:
         with engine.begin() as conn:
             actor = Actor(ensure_workspace(conn, default_region="US"), "system", "bench")
         rejects = csv_path.with_name(f"rejects-{kind}.csv")
+        cpu0 = _cpu()
         first = import_contacts(engine, actor, csv_path, rejects_path=rejects, workers=workers)
+        cpu1 = _cpu()
         again = import_contacts(engine, actor, csv_path, rejects_path=rejects, workers=workers)
+        cpu2 = _cpu()
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM contacts")).scalar_one()
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -156,11 +159,24 @@ def run_one(kind: str, csv_path: Path, workers: int | None) -> None:
             f"[{kind}] contacts stored {stored:,}; peak RSS main {first.peak_rss_mb:.0f} MB, "
             f"largest worker {children:.0f} MB; workers {first.workers}"
         )
+        print(
+            f"[{kind}] CPU seconds (main, cleaning workers): first "
+            f"{cpu1[0] - cpu0[0]:.1f}, {cpu1[1] - cpu0[1]:.1f}; re-import "
+            f"{cpu2[0] - cpu1[0]:.1f}, {cpu2[1] - cpu1[1]:.1f}; load average now "
+            f"{os.getloadavg()[0]:.1f}"
+        )
         assert again.outcomes.get("created", 0) == 0 and again.outcomes.get("updated", 0) == 0
     finally:
         engine.dispose()
         if pg_name:
             _drop(pg_name)
+
+
+def _cpu() -> tuple[float, float]:
+    """Return CPU seconds used so far by this process and by its (finished) children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def _pg_reachable() -> bool:

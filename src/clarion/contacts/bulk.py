@@ -9,7 +9,9 @@ The result in the database is identical to ``conn.execute(table.insert(), rows)`
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,21 +30,27 @@ def executemany(
         proc = table.c[key].type.bind_processor(conn.dialect)
         if proc is not None:
             processors[key] = proc
+    columns = list(compiled.positiontup) if compiled.positiontup is not None else keys
+    get = operator.itemgetter(*columns)
+    values = [get(row) for row in rows] if len(columns) > 1 else [(get(row),) for row in rows]
+    for pos, key in enumerate(columns):
+        proc = processors.get(key)
+        if proc is None:
+            continue
+        memo: dict[Any, Any] = {}
+        for i, row_values in enumerate(values):
+            value = row_values[pos]
+            if value is None:
+                continue
+            if isinstance(value, datetime):  # usually one timestamp for the whole batch
+                done = memo.get(value)
+                if done is None:
+                    done = memo[value] = proc(value)
+            else:
+                done = proc(value)
+            values[i] = (*row_values[:pos], done, *row_values[pos + 1 :])
     if compiled.positiontup is not None:  # qmark / numeric paramstyles (SQLite)
-        order = list(compiled.positiontup)
-        params: list[Any] = [
-            tuple(
-                processors[k](row[k]) if k in processors and row[k] is not None else row[k]
-                for k in order
-            )
-            for row in rows
-        ]
+        params: list[Any] = values
     else:  # named / pyformat paramstyles (psycopg)
-        params = [
-            {
-                k: processors[k](v) if k in processors and v is not None else v
-                for k, v in row.items()
-            }
-            for row in rows
-        ]
+        params = [dict(zip(columns, v, strict=True)) for v in values]
     conn.exec_driver_sql(compiled.string, params)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -53,6 +54,7 @@ _PLAIN = tuple(f for f in PROFILE if f not in _PHONE_FACTS and f not in ("phone"
 _KEYS = ("external_id", "phone", "email")
 _SELECT_COLS = [contacts.c.id, *(contacts.c[f] for f in PROFILE), contacts.c.attributes]
 _SELECT_NAMES = [c.name for c in _SELECT_COLS]
+_SELECT_SQL = ", ".join(_SELECT_NAMES)
 
 
 @dataclass
@@ -96,6 +98,22 @@ def _link(records: Sequence[CleanContact]) -> dict[int, list[int]]:
     return groups
 
 
+def _lookup(
+    conn: sa.Connection, columns: str, where: str, workspace_id: int, values: Sequence[Any]
+) -> list[Any]:
+    """Return ``SELECT columns FROM contacts WHERE workspace_id = ? AND where IN values`` rows.
+
+    Written at the driver level: for thousands of keys SQLAlchemy's rendering of an IN list
+    (a named parameter per value) costs more than the query itself.
+    """
+    if conn.dialect.name == "postgresql":
+        sql = f"SELECT {columns} FROM contacts WHERE workspace_id = %s AND {where} = ANY(%s)"
+        return list(conn.exec_driver_sql(sql, (workspace_id, list(values))))
+    marks = ",".join("?" * len(values))
+    sql = f"SELECT {columns} FROM contacts WHERE workspace_id = ? AND {where} IN ({marks})"
+    return list(conn.exec_driver_sql(sql, (workspace_id, *values)))
+
+
 def _existing(
     conn: sa.Connection, workspace_id: int, records: Sequence[CleanContact]
 ) -> tuple[dict[int, dict[str, Any]], list[dict[str, int]]]:
@@ -105,18 +123,16 @@ def _existing(
         values = list({v for r in records if (v := getattr(r, key)) is not None})
         found: dict[str, int] = {}
         if values:
-            col = contacts.c[key]
-            q = sa.select(col, contacts.c.id).where(
-                contacts.c.workspace_id == workspace_id, col.in_(values)
-            )
-            found = {value: cid for value, cid in conn.execute(q)}
+            found = {v: cid for v, cid in _lookup(conn, f"{key}, id", key, workspace_id, values)}
         maps.append(found)
     ids = sorted({cid for found in maps for cid in found.values()})
     rows: dict[int, dict[str, Any]] = {}
     if ids:
-        q = sa.select(*_SELECT_COLS).where(contacts.c.id.in_(ids))
-        for row in conn.execute(q):
-            rows[row[0]] = dict(zip(_SELECT_NAMES, row, strict=True))
+        for row in _lookup(conn, _SELECT_SQL, "id", workspace_id, ids):
+            stored = dict(zip(_SELECT_NAMES, row, strict=True))
+            if isinstance(stored["attributes"], str | bytes):  # JSON text on SQLite
+                stored["attributes"] = orjson.loads(stored["attributes"])
+            rows[row[0]] = stored
     return rows, maps
 
 
@@ -234,11 +250,8 @@ def _insert(conn: sa.Connection, workspace_id: int, rows: list[dict[str, Any]]) 
     for key, positions in wanted.items():
         if not positions:
             continue
-        col = contacts.c[key]
-        q = sa.select(col, contacts.c.id).where(
-            contacts.c.workspace_id == workspace_id, col.in_([rows[p][key] for p in positions])
-        )
-        found = {value: cid for value, cid in conn.execute(q)}
+        wanted_values = [rows[p][key] for p in positions]
+        found = {v: cid for v, cid in _lookup(conn, f"{key}, id", key, workspace_id, wanted_values)}
         for p in positions:
             ids[p] = int(found[rows[p][key]])
     return ids
