@@ -12,6 +12,7 @@ gets ``NOT IN`` (one ephemeral index).
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,14 +78,18 @@ class Compiler:
     #: Path of the segment reference in the rules being compiled, while inside another segment:
     #: errors found there are reported where the person can fix them.
     outer_path: str | None = None
+    #: Within an "all" group: the contacts of its most selective aggregate condition. Other
+    #: aggregate subqueries of the group only look at those contacts (see ``_all``).
+    restrict: sa.CTE | None = None
 
     # -- entry points -------------------------------------------------------------------------
 
     def compile(self, node: Node) -> Bool:
         """Return the boolean expression for ``node`` over ``contacts``."""
+        if isinstance(node, Group) and node.match == "all":
+            return self._all(node)
         if isinstance(node, Group):
-            parts = [self.compile(c) for c in node.children]
-            return sa.and_(*parts) if node.match == "all" else sa.or_(*parts)
+            return sa.or_(*(self.compile(c) for c in node.children))
         if isinstance(node, Not):
             return sa.not_(self.compile(node.child))
         if isinstance(node, FieldCond):
@@ -99,12 +104,37 @@ class Compiler:
         if isinstance(node, OrdersCond):
             return self._orders(node)
         if isinstance(node, BoughtCond):
-            return contacts.c.id.in_(self._bought(node))
+            sub = self._bought(node)
+            if self.restrict is not None:
+                sub = sub.where(orders.c.contact_id.in_(sa.select(self.restrict.c.contact_id)))
+            return contacts.c.id.in_(sub)
         if isinstance(node, TraitCond):
             return self._trait(node)
         if isinstance(node, SegmentCond):
             return self._segment(node)
         raise TypeError(f"unknown rule node {node!r}")  # pragma: no cover
+
+    def _all(self, node: Group) -> Bool:
+        """Return the AND of the children, with semi-join reduction between aggregates.
+
+        "event(view) >= 3 within 30d and orders.total > 100" would sum the orders of every
+        contact; instead the event condition's contacts become a CTE and the order subquery
+        reads only their orders (an index probe each). Contacts outside that set fail the
+        AND anyway, so restricting every other subquery below this group is exact.
+        """
+        drivers = [c for c in node.children if _driver_rank(c) is not None]
+        if len(drivers) < 2 or len(node.children) < 2:
+            return sa.and_(*(self.compile(c) for c in node.children))
+        driver = min(drivers, key=lambda c: _driver_rank(c) or 0)
+        base, agg, pred = self._aggregate_parts(driver)
+        cte = base.having(self.predicate(agg, pred, nullable=False)).cte(f"seg_{next(_CTE_SEQ)}")
+        first: Bool = contacts.c.id.in_(sa.select(cte.c.contact_id))
+        saved, self.restrict = self.restrict, cte
+        try:
+            rest = [self.compile(c) for c in node.children if c is not driver]
+        finally:
+            self.restrict = saved
+        return sa.and_(first, *rest)
 
     # -- values and predicates ----------------------------------------------------------------
 
@@ -262,10 +292,10 @@ class Compiler:
         ``zero`` is the aggregate of a contact with no rows (0 for counts and sums, None when
         undefined); when it satisfies ``pred`` the complement is excluded instead.
         """
-        # No rows: a count or sum is 0; an average or a date is missing, which only negative
-        # operators accept (as for any missing value).
-        zero_holds = pred.negated if zero is None else _py_holds(pred, zero)
-        if not zero_holds:
+        if self.restrict is not None:
+            contact_col = base.selected_columns[0]
+            base = base.where(contact_col.in_(sa.select(self.restrict.c.contact_id)))
+        if not _zero_holds(pred, zero):
             return contacts.c.id.in_(base.having(self.predicate(agg, pred, nullable=False)))
         failing = base.having(sa.not_(self.predicate(agg, pred, nullable=False)))
         if self.dialect == "postgresql":
@@ -273,17 +303,31 @@ class Compiler:
             return ~sa.exists().where(sub.c.contact_id == contacts.c.id)
         return contacts.c.id.not_in(failing)
 
-    def _event(self, node: EventCond) -> Bool:
+    def _aggregate_parts(self, node: Node) -> tuple[sa.Select[Any], ColumnElement[Any], Predicate]:
+        """Return (grouped select of contact_id, aggregate, predicate) of an event or order
+        condition (bought conditions: a count of matching items, at least one)."""
+        if isinstance(node, EventCond):
+            return self._event_base(node), sa.func.count(), node.count
+        if isinstance(node, OrdersCond):
+            base, agg, _ = self._orders_parts(node)
+            return base, agg, node.pred
+        assert isinstance(node, BoughtCond)
+        base = self._bought(node).group_by(orders.c.contact_id)
+        return base, sa.func.count(), Predicate("number", "gte", 1)
+
+    def _event_base(self, node: EventCond) -> sa.Select[Any]:
         where = [
             events.c.workspace_id == self.workspace_id,
             events.c.name == node.name,
             *self._window(events.c.occurred_at, node.window),
             *(self.json_predicate(events.c.properties, f.property, f.pred) for f in node.where),
         ]
-        base = sa.select(events.c.contact_id).where(*where).group_by(events.c.contact_id)
-        return self._aggregate(base, sa.func.count(), node.count, 0)
+        return sa.select(events.c.contact_id).where(*where).group_by(events.c.contact_id)
 
-    def _orders(self, node: OrdersCond) -> Bool:
+    def _event(self, node: EventCond) -> Bool:
+        return self._aggregate(self._event_base(node), sa.func.count(), node.count, 0)
+
+    def _orders_parts(self, node: OrdersCond) -> tuple[sa.Select[Any], ColumnElement[Any], Any]:
         base = (
             sa.select(orders.c.contact_id)
             .where(
@@ -299,6 +343,10 @@ class Compiler:
             "last_order_at": (sa.func.max(orders.c.placed_at), None),
         }
         agg, zero = aggs[node.metric]
+        return base, agg, zero
+
+    def _orders(self, node: OrdersCond) -> Bool:
+        base, agg, zero = self._orders_parts(node)
         return self._aggregate(base, agg, node.pred, zero)
 
     def _bought(self, node: BoughtCond) -> sa.Select[Any]:
@@ -357,6 +405,32 @@ class Compiler:
         finally:
             self.stack.pop()
             self.outer_path = saved
+
+
+_CTE_SEQ = itertools.count(1)
+_ORDER_ZERO = {"count": 0, "total": 0, "average": None, "last_order_at": None}
+
+
+def _zero_holds(pred: Predicate, zero: Any) -> bool:
+    """Return whether a contact without rows satisfies ``pred`` (its aggregate is ``zero``).
+
+    No rows: a count or sum is 0; an average or a date is missing, which only negative
+    operators accept (as for any missing value).
+    """
+    return pred.negated if zero is None else _py_holds(pred, zero)
+
+
+def _driver_rank(node: Node) -> int | None:
+    """Return how selective an aggregate condition is likely to be (lower: fewer contacts),
+    or None when it cannot drive a semi-join reduction (not an aggregate, or satisfied by
+    contacts without rows, whose set is the complement)."""
+    if isinstance(node, EventCond) and not _zero_holds(node.count, 0):
+        return 0 if node.window is not None else 2
+    if isinstance(node, BoughtCond):
+        return 1 if node.window is not None else 4
+    if isinstance(node, OrdersCond) and not _zero_holds(node.pred, _ORDER_ZERO[node.metric]):
+        return 3 if node.window is not None else 5
+    return None
 
 
 def _py_holds(pred: Predicate, x: Any) -> bool:
