@@ -331,3 +331,14 @@ def test_purpose_and_time_are_checked(engine: Engine, workspace_id: int) -> None
     with pytest.raises(ValidationFailed) as err, engine.connect() as conn:
         evaluate(conn, workspace_id, [], "x", "spam", "sms", NOON_LA)
     assert err.value.fields["field"] == "purpose"
+
+
+def test_cn_transactional_needs_the_signature_but_no_opt_out_or_window(
+    engine: Engine, workspace_id: int, make_contact: MakeContact
+) -> None:
+    cid = make_contact("+8613812345678", consent=None)
+    at = datetime(2026, 5, 6, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
+    ok = decide(engine, workspace_id, [cid], "【好店】您的验证码是 123456", at, "transactional")
+    assert ok[cid].allowed and ok[cid].send_at == at
+    bare = decide(engine, workspace_id, [cid], "您的验证码是 123456", at, "transactional")
+    assert codes(bare[cid]) == ["cn_signature_missing"]
