@@ -97,7 +97,7 @@ def test_throughput_limit_spaces_submits() -> None:
             elapsed = loop.time() - start
         assert all(r.ok for r in results)
         # 60 at 200/s takes about 0.3 s (a burst of a few is allowed)
-        assert 0.2 < elapsed < 1.5
+        assert 0.2 < elapsed < 5.0
 
     run(scenario())
 
@@ -127,7 +127,7 @@ def test_mo_messages_arrive_whole_including_concatenated_ones() -> None:
             sim.inject_mo("+447700900124", "12345", "Добрый день! " * 12, split=67)
             sim.inject_mo("+447700900125", "12345", "yes " * 60, split=100, concatenation="sar")
             await until(lambda: len(reports.mo) == 3)
-            assert sim.stats.mo_acked == sim.stats.mo_sent
+            await until(lambda: sim.stats.mo_acked == sim.stats.mo_sent == 9)
             assert c.stats.mo == 3
         stop, russian, sar = sorted(reports.mo, key=lambda m: m.sender)
         # then each is one message with its sender and its whole text
@@ -154,7 +154,7 @@ def test_enquire_link_keeps_an_idle_link_and_detects_a_dead_one() -> None:
     async def scenario() -> None:
         async with (
             smsc() as sim,
-            connector(sim, enquire_link_interval=0.05, response_timeout=0.2) as c,
+            connector(sim, enquire_link_interval=0.05, response_timeout=0.5) as c,
         ):
             # an idle link is probed and stays up
             await until(lambda: sim.stats.enquire_links >= 3)

@@ -384,11 +384,14 @@ class Connector:
         attempt = 0
         while True:
             attempt += 1
+            # Fast path without a coroutine: a free slot now and no rate to wait for.
+            bind_now = None if self._stopping else self._free_slot()
             try:
-                bind = await self._acquire(deadline)
+                bind = bind_now or await self._acquire(deadline)
             except _NotSent as exc:
                 return NOT_SENT, str(exc), attempt
-            await self._rate.acquire()
+            if self._rate.must_wait():
+                await self._rate.acquire()
             session = bind.session
             if session is None or not session.is_open:
                 self._release(bind)
@@ -438,19 +441,14 @@ class Connector:
 
     async def _acquire(self, deadline: float) -> Bind:
         """Return a bound transmitter with a free window slot, waiting for one if needed."""
-        window = self.config.window
         loop = asyncio.get_running_loop()
         while True:
             if self._stopping:
                 raise _NotSent("connector stopped")
-            ready = self._ready
-            count = len(ready)
-            for i in range(count):
-                bind = ready[(self._rr + i) % count]
-                if bind.inflight < window and bind.up:
-                    self._rr = (self._rr + i + 1) % count
-                    bind.inflight += 1
-                    return bind
+            found = self._free_slot()
+            if found is not None:
+                return found
+            count = len(self._ready)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _NotSent("no bind with a free window in time")
@@ -469,6 +467,19 @@ class Connector:
                 raise _NotSent("no bind came up in time") from None
             finally:
                 timer.cancel()
+
+    def _free_slot(self) -> Bind | None:
+        """Take a window slot on a bound transmitter (round robin), or return None."""
+        ready = self._ready
+        count = len(ready)
+        window = self.config.window
+        for i in range(count):
+            bind = ready[(self._rr + i) % count]
+            if bind.inflight < window and bind.up:
+                self._rr = (self._rr + i + 1) % count
+                bind.inflight += 1
+                return bind
+        return None
 
     def _release(self, bind: Bind) -> None:
         bind.inflight -= 1

@@ -49,6 +49,10 @@ class RateLimiter:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.burst = self.interval * max(1.0, rate * 0.02)  # ~20 ms of sends at once
 
+    def must_wait(self) -> bool:
+        """Return whether ``acquire`` may have to wait (False: skip the call entirely)."""
+        return bool(self.interval) or self.hold_until > time.monotonic()
+
     async def acquire(self) -> None:
         """Wait until one more send fits within the rate."""
         now = time.monotonic()
