@@ -7,6 +7,7 @@ hot path free of per-field work.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
 from collections.abc import Sequence
@@ -59,6 +60,10 @@ def source_address(sender: str, cfg: ConnectorConfig) -> tuple[str, int, int]:
     8 digits) TON 3 (network specific) NPI 0; long numbers TON 1 (international) NPI 1 (E.164).
     A connector may force its own TON/NPI (some SMSCs want 0/1 for everything).
     """
+    return _source(sender, cfg.source_ton, cfg.source_npi)
+
+
+def _source(sender: str, source_ton: int | None, source_npi: int | None) -> tuple[str, int, int]:
     addr = sender.strip()
     digits = addr[1:] if addr.startswith("+") else addr
     if not addr:
@@ -71,11 +76,18 @@ def source_address(sender: str, cfg: ConnectorConfig) -> tuple[str, int, int]:
         addr, ton, npi = digits, 3, 0
     else:
         addr, ton, npi = digits, 1, 1
-    if cfg.source_ton is not None:
-        ton = cfg.source_ton
-    if cfg.source_npi is not None:
-        npi = cfg.source_npi
+    if source_ton is not None:
+        ton = source_ton
+    if source_npi is not None:
+        npi = source_npi
     return addr, ton, npi
+
+
+@functools.lru_cache(maxsize=1024)
+def _source_head(sender: str, source_ton: int | None, source_npi: int | None) -> bytes:
+    """Return service_type + source TON, NPI, address as encoded (few senders, many messages)."""
+    addr, ton, npi = _source(sender, source_ton, source_npi)
+    return bytes((0, ton, npi)) + _cstr(addr)
 
 
 def relative_validity(period: timedelta) -> str:
@@ -135,7 +147,7 @@ def prepare(msg: OutboundMessage, cfg: ConnectorConfig, *, ref: int | None = Non
     dest = msg.to.strip().removeprefix("+")
     if not dest.isdigit() or len(dest) > 20:
         raise InvalidMessage("INVALID_DESTINATION", f"destination {msg.to!r} is not a number")
-    source, ton, npi = source_address(msg.sender or cfg.source_addr, cfg)
+    source_head = _source_head(msg.sender or cfg.source_addr, cfg.source_ton, cfg.source_npi)
     multipart = len(segments) > 1
     mode: str = cfg.concatenation if multipart else "single"
     if shift:
@@ -144,18 +156,16 @@ def prepare(msg: OutboundMessage, cfg: ConnectorConfig, *, ref: int | None = Non
     esm_class = P.ESM_UDHI if mode in ("udh", "shift") else 0
     wants_receipt = cfg.registered_delivery if msg.receipt is None else int(msg.receipt)
     validity = relative_validity(msg.validity) if msg.validity else ""
-    prefix = b"".join(
-        (
-            b"\x00",  # service_type: SMSC default
-            bytes((ton, npi)),
-            _cstr(source),
-            bytes((cfg.dest_ton, cfg.dest_npi)),
-            _cstr(dest),
-            bytes((esm_class, 0, 0)),  # esm_class, protocol_id, priority_flag
-            b"\x00",  # schedule_delivery_time: now
-            _cstr(validity),
-            bytes((wants_receipt, 0, data_coding, 0)),
-        )
+    # service_type (SMSC default), source TON/NPI/address, dest TON/NPI/address, esm_class,
+    # protocol_id, priority_flag, schedule_delivery_time (now), validity_period,
+    # registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id.
+    prefix = (
+        source_head
+        + bytes((cfg.dest_ton, cfg.dest_npi))
+        + dest.encode("ascii")
+        + bytes((0, esm_class, 0, 0, 0))
+        + (validity.encode("ascii") if validity else b"")
+        + bytes((0, wants_receipt, 0, data_coding, 0))
     )
     tails: list[bytes]
     if mode == "single":
