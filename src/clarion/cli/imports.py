@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -51,6 +52,55 @@ def import_contacts_cmd(
         print_json(report.to_dict())
     else:
         console.print(str(report), highlight=False)
+
+
+def _import_events_or_orders(kind: str) -> Callable[..., None]:
+    @handle_errors
+    def command(
+        file: Path = typer.Argument(..., help="CSV, XLSX or JSON Lines file"),
+        map_: str = typer.Option("", "--map", help="column mapping, e.g. 'Kunde=external_id'"),
+        rejects: Path | None = typer.Option(None, help="rejects CSV (default FILE.rejects.csv)"),
+        fmt: str = typer.Option("", "--format", help="csv, xlsx or jsonl"),
+        encoding: str = typer.Option("", help="text encoding (default: detected)"),
+        progress: bool = typer.Option(True, help="show a progress bar"),
+        as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+        workspace: str = WorkspaceOpt,
+    ) -> None:
+        from clarion.imports.events import import_events, import_orders
+
+        mapping = {}
+        for part in map_.split(","):
+            header, eq, target = part.partition("=")
+            if eq and header.strip() and target.strip():
+                mapping[header.strip()] = target.strip()
+        eng = engine()
+        actor = cli_actor(eng, workspace)
+        run = import_events if kind == "events" else import_orders
+        report = run(
+            eng,
+            actor,
+            file,
+            mapping=mapping,
+            rejects_path=rejects,
+            progress=progress and not as_json,
+            fmt=fmt or None,
+            encoding=encoding or None,
+        )
+        if as_json:
+            print_json(report.to_dict())
+        else:
+            console.print(str(report), highlight=False)
+
+    command.__doc__ = (
+        "Import behavioural events (event, occurred_at, person, properties)."
+        if kind == "events"
+        else "Import orders: one row per line item, or JSON Lines with an items list."
+    )
+    return command
+
+
+import_app.command("events")(_import_events_or_orders("events"))
+import_app.command("orders")(_import_events_or_orders("orders"))
 
 
 def register(app: typer.Typer) -> None:

@@ -39,7 +39,7 @@ from clarion.consent.service import CHANNELS, PURPOSES, ConsentIn, record_consen
 from clarion.contacts.cleaning import CleanContact, ConsentItem, ContactIn, Reject, clean_contact
 from clarion.contacts.service import apply_clean, workspace_region
 from clarion.errors import ValidationFailed
-from clarion.imports.pipeline import Cleaned, ImportReport, run_import
+from clarion.imports.pipeline import CHUNK_ROWS, Cleaned, ImportReport, run_import
 from clarion.imports.readers import Row, RowError
 
 PROFILE_TARGETS = (
@@ -319,7 +319,6 @@ def import_contacts(
     checked = {h: validate_target(t, h) for h, t in (mapping or {}).items()}
     config = ContactsConfig(tuple(sorted(checked.items())), default_region)
     source = f"import:{file.name}"[:100]
-    extra = {"chunk_rows": chunk_rows} if chunk_rows else {}
     return run_import(
         engine,
         actor,
@@ -332,5 +331,5 @@ def import_contacts(
         rejects_path=Path(rejects_path) if rejects_path else None,
         progress=progress,
         workers=workers,
-        **extra,
+        chunk_rows=chunk_rows or CHUNK_ROWS,
     )

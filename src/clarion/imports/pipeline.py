@@ -34,7 +34,7 @@ from clarion.audit.service import Actor, record
 from clarion.contacts.cleaning import Reject
 from clarion.contacts.tables import import_jobs
 from clarion.db.types import utcnow
-from clarion.imports.readers import Row, Source
+from clarion.imports.readers import Row, RowError, Source
 
 CHUNK_ROWS = 10_000
 #: Files larger than this are cleaned in worker processes (below it, start-up costs more).
@@ -50,7 +50,10 @@ class Cleaned:
 
 
 Cleaner = Callable[[Sequence[Row]], Cleaned]
-Sink = Callable[[sa.Connection, Actor, list[Any]], Counter[str]]
+#: A sink returns outcome counts, and may refuse records the cleaner could not judge (an
+#: unknown contact id, say): those come back as rejects keyed by file row.
+Sink = Callable[[sa.Connection, Actor, list[Any]], Counter[str] | tuple[Counter[str], list[Reject]]]
+GroupBy = Callable[[dict[str, Any]], Any]
 
 
 @dataclass
@@ -140,13 +143,21 @@ class RejectsFile:
         return str(self.path)
 
 
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+def _group(row: Row, group_by: GroupBy | None) -> Any:
+    data = row[1]
+    return None if group_by is None or isinstance(data, RowError) else group_by(data)
+
+
+def _chunks(rows: Iterator[Row], size: int, group_by: GroupBy | None = None) -> Iterator[list[Row]]:
+    """Yield lists of ``size`` rows; with ``group_by``, never split rows of one group."""
     chunk: list[Row] = []
     for row in rows:
-        chunk.append(row)
         if len(chunk) >= size:
-            yield chunk
-            chunk = []
+            last = _group(chunk[-1], group_by)
+            if last is None or _group(row, group_by) != last:
+                yield chunk
+                chunk = []
+        chunk.append(row)
     if chunk:
         yield chunk
 
@@ -197,6 +208,7 @@ def run_import(
     progress: bool = False,
     workers: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    group_by: GroupBy | None = None,
 ) -> ImportReport:
     """Import ``path`` chunk by chunk through ``clean`` and ``sink``; record the report."""
     started = time.perf_counter()
@@ -223,14 +235,17 @@ def run_import(
     bar = _Progress(source, path.name) if progress else None
     try:
         for n_rows, cleaned in _cleaned_chunks(
-            _chunks(source.rows(), chunk_rows), clean, n_workers
+            _chunks(source.rows(), chunk_rows, group_by), clean, n_workers
         ):
             with engine.begin() as conn:
-                report.outcomes.update(sink(conn, actor, cleaned.accepted))
+                outcome = sink(conn, actor, cleaned.accepted)
+            counts, refused = outcome if isinstance(outcome, tuple) else (outcome, [])
+            report.outcomes.update(counts)
             report.rows += n_rows
-            rejects.write(cleaned.rejects)
-            report.rejected += len({r.index for r in cleaned.rejects})
-            report.reasons.update(f"{r.field}:{r.reason.split(':')[0]}" for r in cleaned.rejects)
+            refused = cleaned.rejects + refused
+            rejects.write(refused)
+            report.rejected += len({r.index for r in refused})
+            report.reasons.update(f"{r.field}:{r.reason.split(':')[0]}" for r in refused)
             if bar is not None:
                 bar.advance(report.rows)
     except BaseException as exc:
