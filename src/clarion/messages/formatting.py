@@ -97,7 +97,13 @@ def format_date(ctx: Context, value: Any, fmt: str = "medium") -> str:
     d = _as_datetime(value)
     if isinstance(d, datetime):
         d = (d.astimezone(_tz(ctx)) if d.tzinfo else d).date()
-    return _sms(babel_dates.format_date(d, format=fmt, locale=_locale(ctx)))
+    return _date_text(d, fmt, ctx.get("_locale"))
+
+
+@lru_cache(maxsize=8192)
+def _date_text(d: date, fmt: str, tag: str | None) -> str:
+    # A campaign's recipients share a handful of dates and locales: format each once.
+    return _sms(babel_dates.format_date(d, format=fmt, locale=babel_locale(tag)))
 
 
 @pass_context
