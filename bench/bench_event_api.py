@@ -204,7 +204,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--contacts", type=int, default=20_000)
-    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = p.parse_args()
     if args.tiny:
         args.events, args.contacts = 2_000, 500

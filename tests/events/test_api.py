@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import sqlalchemy as sa
 from httpx import Client
 from sqlalchemy.engine import Engine
@@ -41,6 +43,27 @@ def test_track_batch_stores_events_and_reports_rejects(
     assert second.json()["accepted"] == 1 and second.json()["duplicates"] == 1
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 3
+
+
+def test_concurrent_batches_are_all_stored(engine: Engine, actor: Actor, client: Client) -> None:
+    # given four clients posting 200-event batches at the same time
+    auth = _key(engine, actor, "events:write")
+    bodies = [
+        {"events": [{"contact": {"external_id": f"u{k % 7}"}, "name": "page_view",
+                     "message_id": f"b{b}-{k}"} for k in range(200)]}
+        for b in range(8)
+    ]  # fmt: skip
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda body: client.post("/v1/track/batch", json=body, headers=auth), bodies)
+        )
+    # then every batch succeeds and every event is stored once, for seven contacts
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sum(a.json()["accepted"] for a in answers) == 1600
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 1600
+        owners = conn.execute(sa.select(sa.func.count(sa.distinct(events.c.contact_id)))).scalar()
+    assert owners == 7
 
 
 def test_single_calls_and_their_errors(engine: Engine, actor: Actor, client: Client) -> None:

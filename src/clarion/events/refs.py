@@ -24,6 +24,7 @@ from clarion.contacts.tables import contacts
 from clarion.events.models import ContactRef, Reject
 
 _CHUNK = 5000
+_RACE_RETRIES = 3
 NO_REF = "name the contact by contact_id, external_id, phone or email"
 
 
@@ -74,6 +75,57 @@ def normalise_keys(
     return keys, rejects
 
 
+def _lookup(
+    conn: sa.Connection, workspace_id: int, keys: Iterable[tuple[str, Any]]
+) -> dict[tuple[str, Any], int]:
+    """Return the contact id of each external id / phone / email key that exists."""
+    wanted: dict[str, set[str]] = {"external_id": set(), "phone": set(), "email": set()}
+    for kind, value in keys:
+        wanted[kind].add(value)
+    if not any(wanted.values()):
+        return {}
+    found = resolve_contacts(
+        conn,
+        workspace_id,
+        external_ids=sorted(wanted["external_id"]),
+        phones=sorted(wanted["phone"]),
+        emails=sorted(wanted["email"]),
+    )
+    return {(kind, value): int(cid) for (kind, value), cid in found.items()}
+
+
+def _create(
+    conn: sa.Connection, actor: Actor, missing: list[tuple[str, Any]], source: str
+) -> tuple[dict[tuple[str, Any], int], dict[tuple[str, Any], str]]:
+    """Create contacts for ``missing`` keys; return their ids and the refusals by key.
+
+    Two requests may create the same new person at the same moment; on PostgreSQL the later
+    one then fails on the unique key once the earlier one commits. The creation runs in a
+    savepoint, so that failure is undone alone: the keys are looked up again (the other
+    request's contacts are now visible) and only the still-missing ones are created.
+    """
+    created: dict[tuple[str, Any], int] = {}
+    for attempt in range(_RACE_RETRIES + 1):
+        try:
+            with conn.begin_nested():
+                records = [_new_contact(kind, value) for kind, value in missing]
+                result = upsert_contacts(conn, actor, records, source=source)
+        except sa.exc.IntegrityError:
+            if attempt == _RACE_RETRIES:
+                raise
+            created.update(_lookup(conn, actor.workspace_id, missing))
+            missing = [k for k in missing if k not in created]
+            if not missing:
+                return created, {}
+            continue
+        refused = {missing[r.index]: str(r.reason) for r in result.rejects}
+        created.update(
+            {k: int(cid) for k, cid in zip(missing, result.ids, strict=True) if cid is not None}
+        )
+        return created, refused
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _new_contact(kind: str, value: str) -> ContactIn:
     fields: dict[str, Any] = {kind: value}
     return ContactIn(**fields)
@@ -98,34 +150,13 @@ def resolve_refs(
     by_id = {k[1] for k in keys if k is not None and k[0] == "contact_id"}
     known.update({("contact_id", i): i for i in _existing_ids(conn, ws, by_id)})
 
-    wanted: dict[str, set[str]] = {"external_id": set(), "phone": set(), "email": set()}
-    for k in keys:
-        if k is not None and k[0] != "contact_id":
-            wanted[k[0]].add(k[1])
-    if any(wanted.values()):
-        found = resolve_contacts(
-            conn,
-            ws,
-            external_ids=sorted(wanted["external_id"]),
-            phones=sorted(wanted["phone"]),
-            emails=sorted(wanted["email"]),
-        )
-        known.update({(kind, value): int(cid) for (kind, value), cid in found.items()})
-
-    missing = sorted(
-        {k for k in keys if k is not None and k not in known and k[0] != "contact_id"},
-        key=lambda k: (k[0], str(k[1])),
-    )
+    pending = {k for k in keys if k is not None and k[0] != "contact_id"}
+    known.update(_lookup(conn, ws, pending))
+    missing = sorted((k for k in pending if k not in known), key=lambda k: (k[0], str(k[1])))
     refused: dict[tuple[str, Any], str] = {}
     if missing and create:
-        result = upsert_contacts(
-            conn, actor, [_new_contact(kind, value) for kind, value in missing], source=source
-        )
-        for k, cid in zip(missing, result.ids, strict=True):
-            if cid is not None:
-                known[k] = int(cid)
-        for rej in result.rejects:
-            refused[missing[rej.index]] = str(rej.reason)
+        created, refused = _create(conn, actor, missing, source)
+        known.update(created)
 
     ids: list[int | None] = []
     for i, k in enumerate(keys):

@@ -7,13 +7,15 @@ reason; a single record that is refused is a 422 error naming the field.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from clarion.api.deps import ConnDep, require
+from clarion.api.deps import ConnDep, EngineDep, require
 from clarion.audit.service import Actor
 from clarion.errors import ValidationFailed
 from clarion.events.models import ContactRef, IngestResult, TrackIn
@@ -25,6 +27,25 @@ router = APIRouter(prefix="/v1", tags=["events"])
 
 # Routes take the actor before the connection: on SQLite the connection's transaction holds the
 # write lock, and authenticating on a second connection after it would wait on that lock.
+
+_SQLITE_GATE = threading.Lock()
+
+
+def _one_sqlite_writer(engine: EngineDep) -> Iterator[None]:
+    """On SQLite, let one ingestion request of this process at a time reach the database.
+
+    SQLite admits one writer; the others wait in its busy handler, which sleeps in growing steps
+    (up to 100 ms) and so wastes most of the time the lock is free. Queuing on a lock here hands
+    the database over at once. PostgreSQL writes concurrently and is not gated.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_GATE:
+        yield
+
+
+Gate = Annotated[None, Depends(_one_sqlite_writer)]
 
 MAX_BATCH = 5000
 Writer = Annotated[Actor, Depends(require("events:write"))]
@@ -150,7 +171,7 @@ def _single(res: IngestResult) -> dict[str, Any]:
 
 
 @router.post("/identify")
-def identify_route(body: IdentifyBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def identify_route(body: IdentifyBody, _: Gate, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Create or update a contact's profile from traits."""
     cid = identify(
         conn,
@@ -165,32 +186,38 @@ def identify_route(body: IdentifyBody, actor: Writer, conn: ConnDep) -> dict[str
 
 
 @router.post("/track")
-def track_route(body: TrackBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def track_route(body: TrackBody, _: Gate, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Record one event."""
     return _single(track(conn, actor, [body.to_track()]))
 
 
 @router.post("/track/batch")
-def track_batch_route(body: TrackBatchBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def track_batch_route(
+    body: TrackBatchBody, _: Gate, actor: Writer, conn: ConnDep
+) -> dict[str, Any]:
     """Record up to 5,000 events; refused ones are listed, the rest are stored."""
     events = [e.to_track() for e in body.events]
     return _result(track(conn, actor, events, create_contacts=body.create_contacts))
 
 
 @router.post("/orders")
-def order_route(body: OrderBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def order_route(body: OrderBody, _: Gate, actor: Writer, conn: ConnDep) -> dict[str, Any]:
     """Record one order with its line items (idempotent by external_id)."""
     return _single(ingest_orders(conn, actor, [body.to_order()]))
 
 
 @router.post("/orders/batch")
-def order_batch_route(body: OrderBatchBody, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def order_batch_route(
+    body: OrderBatchBody, _: Gate, actor: Writer, conn: ConnDep
+) -> dict[str, Any]:
     """Record up to 5,000 orders; refused ones are listed, the rest are stored."""
     return _result(ingest_orders(conn, actor, [o.to_order() for o in body.orders]))
 
 
 @router.put("/products")
-def products_upsert_route(body: ProductBatchBody, actor: Writer, conn: ConnDep) -> dict[str, int]:
+def products_upsert_route(
+    body: ProductBatchBody, _: Gate, actor: Writer, conn: ConnDep
+) -> dict[str, int]:
     """Insert or update catalogue entries by SKU."""
     items = [ProductIn(**p.model_dump()) for p in body.products]
     return {"upserted": upsert_products(conn, actor, items)}
