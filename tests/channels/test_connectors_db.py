@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -126,5 +128,38 @@ def test_cli_adds_sets_and_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         refused = runner.invoke(app, ["connector", "set", "sim", "--set", "binds=0"])
         assert refused.exit_code == 2
     finally:
+        get_engine().dispose()
+        get_settings.cache_clear()
+
+
+def test_cli_check_binds_a_stored_connector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the simulator in its own process and a connector stored for it
+    sim = subprocess.Popen(
+        [sys.executable, "-c", "from clarion.cli.main import main; main()", "smsc", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert sim.stdout is not None
+    port = orjson.loads(sim.stdout.readline())["smpp"].rsplit(":", 1)[1]
+    monkeypatch.setenv("CLARION_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CLARION_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        add = ["connector", "add", "sim", "--port", port, "--system-id", "clarion"]
+        assert runner.invoke(app, [*add, "--password", "secret", "--set", "binds=2"]).exit_code == 0
+        # when it is checked, then both binds come up
+        good = runner.invoke(app, ["connector", "check", "sim"])
+        assert good.exit_code == 0, good.output
+        assert orjson.loads(good.stdout)["binds_up"] == 2
+        # and with a wrong password the check fails and says why
+        runner.invoke(app, ["connector", "set", "sim", "--set", "password=wrong"])
+        bad = runner.invoke(app, ["connector", "check", "sim"])
+        assert bad.exit_code == 1 and "ESME_RINVPASWD" in bad.stdout
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
         get_engine().dispose()
         get_settings.cache_clear()
