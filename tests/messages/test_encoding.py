@@ -102,7 +102,10 @@ def test_raw_escape_and_too_many_parts_are_refused() -> None:
     assert err.value.fields == {"field": "text", "value": 1}
     with pytest.raises(ValidationFailed, match="256 parts"):
         encode("a" * (153 * 255 + 1))
+    with pytest.raises(ValidationFailed, match="256 parts"):
+        count("€" + "a" * (153 * 255))
     assert encode("a" * (153 * 255)).parts == 255
+    assert count("a" * (153 * 255)) == ("gsm7", 153 * 255, 255)
 
 
 def test_concatenation_udh_bytes() -> None:

@@ -309,6 +309,19 @@ _LIMITS = {
 }
 
 
+def _gsm_count(units: int, escaped_text: str | None) -> tuple[str, int, int]:
+    """Return the default-alphabet count; ``escaped_text`` is given when escapes may straddle."""
+    if units <= 160:
+        return "gsm7", units, 1
+    if escaped_text is None:
+        parts = -(-units // 153)
+    else:
+        raw = escaped_text.translate(GSM7.to_septets).encode("latin-1")
+        parts = len(_split(raw, 160, 153, 1))
+    _check_parts(parts, units, "gsm7")
+    return "gsm7", units, parts
+
+
 def count(text: str) -> tuple[str, int, int]:
     """Return ``(encoding, units, parts)`` with the default alphabet and 8-bit references.
 
@@ -316,18 +329,13 @@ def count(text: str) -> tuple[str, int, int]:
     straddle a part boundary.
     """
     if text.isascii() and not text.encode("ascii").translate(None, _BASIC_ASCII):
-        n = len(text)
-        return "gsm7", n, 1 if n <= 160 else -(-n // 153)
+        return _gsm_count(len(text), None)
     chars = set(text)
     if chars <= GSM7.basic:
-        n = len(text)
-        return "gsm7", n, 1 if n <= 160 else -(-n // 153)
+        return _gsm_count(len(text), None)
     if chars <= GSM7.chars:
         units = len(text) + sum(text.count(c) for c in chars & GSM7.extension)
-        if units <= 160:
-            return "gsm7", units, 1
-        raw = text.translate(GSM7.to_septets).encode("latin-1")
-        return "gsm7", units, len(_split(raw, 160, 153, 1))
+        return _gsm_count(units, text)
     _check_text(text)
     data = _ucs2_bytes(text)
     units = len(data) // 2
