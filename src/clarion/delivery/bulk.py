@@ -8,11 +8,13 @@ the parameter style and how an aware UTC timestamp is stored (see ``clarion.db.t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -58,3 +60,66 @@ def executemany(
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def id_in(column: sa.ColumnElement[Any], ids: Sequence[Any], conn: sa.Connection) -> Any:
+    """Return ``column IN ids``; on PostgreSQL ``= ANY(array)``, one parameter for any count.
+
+    An expanding IN of thousands of ids costs SQLAlchemy a bind per id on every execution.
+    """
+    if conn.dialect.name == "postgresql":
+        elem = sa.BigInteger() if all(isinstance(i, int) for i in ids) else sa.Text()
+        return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(elem)))
+    return column.in_(list(ids))
+
+
+def update_by_id(
+    conn: sa.Connection,
+    table: str,
+    set_sql: str,
+    where_sql: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+) -> int:
+    """Update many rows, each by its own values, in one statement (PostgreSQL) or one
+    executemany (SQLite); return how many rows changed.
+
+    ``columns`` names and PostgreSQL-types the values of each row, the first being the id;
+    timestamps must already be converted with :func:`db_time`.
+    ``set_sql`` and ``where_sql`` refer to them as ``v.<name>`` and to the table as ``t``.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        names = ", ".join(n for n, _ in columns)
+        arrays = ", ".join(f"%s::{t}[]" for _, t in columns)
+        sql = (
+            f"UPDATE {table} AS t SET {set_sql} FROM unnest({arrays}) AS v({names})"
+            f" WHERE t.id = v.id AND {where_sql}"
+        )
+        params = [list(col) for col in zip(*rows, strict=True)]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+    # SQLite: correlated form per row, values by position.
+    order = [name for name, _ in columns]
+
+    def positional(text: str, used: list[str]) -> str:
+        def sub(m: re.Match[str]) -> str:
+            used.append(m.group(1))
+            return "?"
+
+        return re.sub(r"\bv\.(\w+)\b", sub, text)
+
+    used: list[str] = []
+    set_q = positional(set_sql, used)
+    where_used: list[str] = []
+    where_q = positional(where_sql, where_used)
+    sql = f"UPDATE {table} AS t SET {set_q} WHERE t.id = ? AND {where_q}"
+    index = {n: i for i, n in enumerate(order)}
+    seq = [*used, "id", *where_used]
+    # Values come converted (see db_time): skip the conversion pass.
+    return executemany(conn, sql, [tuple(r[index[n]] for n in seq) for r in rows], convert=False)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from clarion.campaigns.tables import campaigns
 from clarion.compliance import SendLogRow, log_sends
 from clarion.contacts.tables import contacts
-from clarion.delivery.bulk import executemany
+from clarion.delivery.bulk import db_time, id_in, update_by_id
 from clarion.delivery.routes import Route, load_routes, pick_route, routes_by_id
 from clarion.delivery.tables import message_attempts, messages
 
@@ -67,12 +67,20 @@ def record_submitted(
     """Mark messages submitted and keep one attempt row per part (receipts match on those)."""
     if not done:
         return 0
-    n = executemany(
+    at = db_time(conn, now)
+    n = update_by_id(
         conn,
-        "UPDATE messages SET status = 'submitted', provider_id = ?, submitted_at = ?,"
-        " provider_code = NULL WHERE id = ? AND claim_token = ? AND status = 'sending'",
+        "messages",
+        "status = 'submitted', provider_id = v.pid, submitted_at = v.at, provider_code = NULL",
+        "t.claim_token = v.token AND t.status = 'sending'",
+        [("id", "bigint"), ("token", "text"), ("pid", "text"), ("at", "timestamptz")],
         [
-            (d.provider_ids[0] if d.provider_ids else None, now, d.message_id, d.claim_token)
+            (
+                d.message_id,
+                d.claim_token,
+                d.provider_ids[0] if d.provider_ids else None,
+                at,
+            )
             for d in done
         ],
     )
@@ -90,7 +98,7 @@ def record_submitted(
                 sa.literal("submitted"),
                 messages.c.provider_id,
                 sa.literal(now, type_=message_attempts.c.at.type),
-            ).where(messages.c.id.in_(ids), messages.c.status == "submitted"),
+            ).where(id_in(messages.c.id, ids, conn), messages.c.status == "submitted"),
         )
     )
     extra = [(d.message_id, pid) for d in done for pid in d.provider_ids[1:]]
@@ -116,7 +124,7 @@ def _log_sends(conn: sa.Connection, ids: Sequence[int], now: datetime) -> None:
             campaigns.c.purpose,
         )
         .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .where(messages.c.id.in_(list(ids)), messages.c.status == "submitted")
+        .where(id_in(messages.c.id, ids, conn), messages.c.status == "submitted")
     ).all()
     log_sends(
         conn,

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from clarion.channels.base import Receipt
-from clarion.delivery.bulk import executemany
+from clarion.delivery.bulk import db_time, id_in, update_by_id
 from clarion.delivery.outcomes import Failure, fail_or_failover
 from clarion.delivery.tables import message_attempts, messages
 
@@ -40,7 +41,7 @@ def apply_receipts(
             sa.select(message_attempts.c.provider_id, message_attempts.c.message_id)
             .join(messages, messages.c.id == message_attempts.c.message_id)
             .where(
-                message_attempts.c.provider_id.in_(ids[start : start + 5000]),
+                id_in(message_attempts.c.provider_id, ids[start : start + 5000], conn),
                 message_attempts.c.result == "submitted",
                 messages.c.route_id == message_attempts.c.route_id,
                 messages.c.status.in_(OPEN_STATES),
@@ -62,11 +63,14 @@ def apply_receipts(
     for mid in failures:
         delivered.pop(mid, None)
     if delivered:
-        n = executemany(
+        times: dict[datetime, Any] = {}
+        n = update_by_id(
             conn,
-            "UPDATE messages SET status = 'delivered', delivered_at = ?"
-            " WHERE id = ? AND status IN ('submitted', 'uncertain')",
-            [(at, m) for m, at in delivered.items()],
+            "messages",
+            "status = 'delivered', delivered_at = v.at",
+            "t.status IN ('submitted', 'uncertain')",
+            [("id", "bigint"), ("at", "timestamptz")],
+            [(m, times.setdefault(at, db_time(conn, at))) for m, at in delivered.items()],
         )
         out["delivered"] += n
         conn.execute(
@@ -78,7 +82,7 @@ def apply_receipts(
                     messages.c.route_id,
                     sa.literal("delivered"),
                     sa.literal(now, type_=message_attempts.c.at.type),
-                ).where(messages.c.id.in_(list(delivered))),
+                ).where(id_in(messages.c.id, list(delivered), conn)),
             )
         )
     out.update(fail_or_failover(conn, list(failures.values()), now=now, expect=OPEN_STATES))
