@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
-from httpx import Client
+from httpx import Client, Response
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
@@ -64,6 +64,21 @@ def test_concurrent_batches_are_all_stored(engine: Engine, actor: Actor, client:
         assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 1600
         owners = conn.execute(sa.select(sa.func.count(sa.distinct(events.c.contact_id)))).scalar()
     assert owners == 7
+
+
+def test_concurrent_identify_of_one_new_person_makes_one_contact(
+    engine: Engine, actor: Actor, client: Client
+) -> None:
+    auth = _key(engine, actor, "events:write")
+
+    def call(n: int) -> Response:
+        body = {"contact": {"external_id": "new-1"}, "traits": {"visits": n}}
+        return client.post("/v1/identify", json=body, headers=auth)
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(call, range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len({a.json()["contact_id"] for a in answers}) == 1
 
 
 def test_single_calls_and_their_errors(engine: Engine, actor: Actor, client: Client) -> None:

@@ -82,7 +82,13 @@ def upsert_profile(
             )
     if not getattr(rec, kind):
         setattr(rec, kind, value)
-    result = upsert_contacts(conn, actor, [rec], source=source)
+    try:
+        with conn.begin_nested():
+            result = upsert_contacts(conn, actor, [rec], source=source)
+    except sa.exc.IntegrityError:
+        # Another request created this person a moment ago (see refs._create); now it is
+        # visible, the same upsert updates it.
+        result = upsert_contacts(conn, actor, [rec], source=source)
     if result.rejects:
         r = result.rejects[0]
         field = r.field if r.field in _KEYS and r.field == kind else f"traits.{r.field}"
