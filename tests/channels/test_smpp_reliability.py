@@ -149,3 +149,18 @@ def test_the_simulator_answers_garbage_from_a_client_with_generic_nack() -> None
         assert sim.stats.malformed == 1
 
     run(scenario())
+
+
+def test_a_generic_nack_for_a_submit_fails_it_by_the_policy_and_the_session_survives() -> None:
+    async def scenario() -> None:
+        async with smsc(nack_submits=P.ESME_RINVCMDLEN) as sim, connector(sim) as c:
+            # when the SMSC answers a submit_sm with generic_nack
+            refused = await c.submit(messages(1)[0])
+            # then the message fails with that status, permanently per the policy
+            sim.configure(nack_submits=None)
+            after = await c.submit(messages(1)[0])
+        assert not refused.ok and refused.permanent and refused.code == "ESME_RINVCMDLEN"
+        # and the bind carries on
+        assert after.ok and c.stats.binds_made == 1
+
+    run(scenario())

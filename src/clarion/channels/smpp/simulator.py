@@ -61,6 +61,8 @@ class SimulatorConfig:
     silent: bool = False
     #: Do not answer enquire_link (a dead link that still looks open).
     ignore_enquire_link: bool = False
+    #: Answer every submit_sm with a generic_nack of this status (an SMSC that cannot read us).
+    nack_submits: int | None = None
     seed: int | None = None
 
     def updated(self, changes: dict[str, Any]) -> SimulatorConfig:
@@ -332,6 +334,10 @@ class SmscSimulator:
         if session.unanswered > self.stats.max_unanswered:
             self.stats.max_unanswered = session.unanswered
         if cfg.silent:
+            return
+        if cfg.nack_submits is not None:
+            session.unanswered -= 1
+            session.generic_nack(pdu.seq, cfg.nack_submits)
             return
         if cfg.throughput and not self._take_token(session.system_id or "", cfg.throughput):
             self.stats.throttled += 1
