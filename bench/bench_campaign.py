@@ -224,20 +224,24 @@ def run(kind: str, n: int, dispatch_n: int) -> None:
         seed(eng, ws, n)
         print(f"[{kind}] seeded {n:,} contacts with consent in {time.perf_counter() - t:.1f} s")
         cid = setup_campaign(eng, actor, "sim")
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         report = launch(eng, actor, cid)
         plan_s = time.perf_counter() - t
+        plan_cpu = time.process_time() - cpu
         print(
             f"[{kind}] planned {n:,} recipients in {plan_s:.1f} s ({n / plan_s:,.0f}/s): "
             f"{report.planned:,} queued, {report.holdout:,} holdout, "
             f"{sum(report.excluded.values()):,} excluded, {report.parts:,} parts, "
-            f"cost {report.cost:,.2f}"
+            f"cost {report.cost:,.2f}; {plan_cpu:.1f} s CPU in this process"
         )
         due = limit_dispatch(eng, cid, dispatch_n)
+        cpu = time.process_time()
         elapsed, delivered = asyncio.run(dispatch(eng, ws, cid, due))
+        cpu = time.process_time() - cpu
         print(
             f"[{kind}] dispatched {delivered:,} messages (submit + receipt) in {elapsed:.1f} s: "
-            f"{delivered / elapsed:,.0f} messages/s"
+            f"{delivered / elapsed:,.0f} messages/s; worker CPU {cpu:.1f} s"
+            f" ({cpu / max(delivered, 1) * 1e6:.0f} us/message)"
         )
 
 
