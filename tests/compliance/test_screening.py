@@ -109,7 +109,7 @@ def test_a_batch_gives_one_verdict_per_message_in_order() -> None:
     assert got == ["ok", "block", "ok", "block", "block", "ok"]
 
 
-ALPHABET = "aAbBsStToOpP 博彩中奖加qQ，。！　ａＢｃ\u200b\u00ad\u0301éﬁ①.:/-bit.lywww"
+ALPHABET = "aAbBsStToOpP 博彩中奖加qQ，。！　ａＢｃ\u200b\u00ad\u0301éﬁ①.:/-bit.lywww．／：hcmn"
 
 
 @settings(max_examples=150, deadline=None)
