@@ -234,3 +234,17 @@ def test_receipts_come_after_the_delay_with_the_outcome_mix() -> None:
                    for r in reports.receipts)  # fmt: skip
 
     run(scenario())
+
+
+def test_without_receipts_nothing_is_remembered() -> None:
+    async def scenario() -> None:
+        async with smsc() as sim, connector(sim, registered_delivery=0) as c:
+            results = await c.send(messages(50))
+            assert all(r.ok for r in results)
+            assert c.inbound.tracked == 0 and sim.stats.receipts_sent == 0
+        # while with receipts asked for, ids are tracked until their receipt comes
+        async with smsc(receipt_delay=60) as sim, connector(sim) as c:
+            await c.send(messages(5))
+            assert c.inbound.tracked == 5
+
+    run(scenario())

@@ -108,7 +108,12 @@ class EsmeSession(SmppSession):
 
     def on_matched(self, seq: int, pdu: P.Pdu) -> None:
         ticket = self.tickets.pop(seq, None)
-        if ticket is not None and pdu.command_id == P.SUBMIT_SM | P.RESP and not pdu.status:
+        if (
+            ticket is not None
+            and ticket[0].receipt
+            and pdu.command_id == P.SUBMIT_SM | P.RESP
+            and not pdu.status
+        ):
             self.bind.connector._track(pdu.fields.get("message_id", ""), ticket[0], ticket[1])
 
     def on_malformed(self, err: P.PduError) -> None:

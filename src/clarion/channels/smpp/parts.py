@@ -37,6 +37,7 @@ class Prepared:
     prefix: bytes  # service_type .. sm_default_msg_id, encoded once
     tails: list[bytes]  # per part: sm_length + short_message + TLVs
     segments: int  # SMS segments billed (payload mode sends them as one PDU)
+    receipt: bool = True  # whether receipts were asked for (then part ids are tracked)
 
     def pdu(self, seq: int, part: int) -> bytes:
         """Return the submit_sm of part ``part`` with sequence number ``seq``."""
@@ -191,7 +192,7 @@ def prepare(msg: OutboundMessage, cfg: ConnectorConfig, *, ref: int | None = Non
                 + struct.pack(">HHB", P.TAG_SAR_SEGMENT_SEQNUM, 1, i + 1)
                 for i, seg in enumerate(segments)
             ]
-    return Prepared(msg.ref, prefix, tails, len(segments))
+    return Prepared(msg.ref, prefix, tails, len(segments), bool(wants_receipt))
 
 
 def _udh(ref: int, total: int, seq: int, ref_bits: int, shift: bytes) -> bytes:
