@@ -414,6 +414,9 @@ class Connector:
             self.stats.submitted_parts += 1
             try:
                 resp = await fut
+            except asyncio.CancelledError:
+                session.tickets.pop(seq, None)
+                raise
             except (ConnectionLost, ResponseTimeout) as exc:
                 session.tickets.pop(seq, None)
                 status, reason = UNCERTAIN, f"{type(exc).__name__}: {exc}"
