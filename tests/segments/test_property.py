@@ -106,7 +106,7 @@ def scalar_pred(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-def leaf() -> st.SearchStrategy[dict[str, Any]]:
+def leaf(*, behaviour_only: bool = False) -> st.SearchStrategy[dict[str, Any]]:
     exists = st.sampled_from([{"op": "exists"}, {"op": "not_exists"}])
     field = st.one_of(
         st.builds(
@@ -178,6 +178,8 @@ def leaf() -> st.SearchStrategy[dict[str, Any]]:
         st.sampled_from(["A1", "Shoes", "Hats"]),
         window(),
     )
+    if behaviour_only:
+        return st.one_of(event, orders, bought)
     return st.one_of(
         field,
         event,
@@ -208,15 +210,23 @@ rules = st.recursive(
 )
 
 
-@settings(
-    max_examples=100,
+#: Conjunctions of behaviour conditions, where the compiler reduces one aggregate by another.
+conjunctions = st.builds(
+    lambda xs, extra: {"all": xs + extra},
+    st.lists(leaf(behaviour_only=True), min_size=2, max_size=3),
+    st.lists(
+        st.one_of(leaf(), st.builds(lambda x: {"not": x}, leaf(behaviour_only=True))), max_size=1
+    ),
+)
+PROPERTY = settings(
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(people=st.lists(person(), min_size=1, max_size=6), rule=rules)
-def test_sql_matches_the_python_evaluator(
-    engine: Engine, workspace_id: int, people: list[Person], rule: dict[str, Any]
-) -> None:
+
+
+def check(engine: Engine, workspace_id: int, people: list[Person], rule: dict[str, Any]) -> None:
+    """Assert that the SQL and the plain evaluator pick the same people."""
     # given random people written to the database (rolled back after each example)
     with engine.connect() as conn:
         tx = conn.begin()
@@ -231,3 +241,19 @@ def test_sql_matches_the_python_evaluator(
     node = parse(rule)
     expected = {p.id for p in people if evaluate(node, p, AT, {})}
     assert got == expected, rule
+
+
+@PROPERTY
+@given(people=st.lists(person(), min_size=1, max_size=6), rule=rules)
+def test_sql_matches_the_python_evaluator(
+    engine: Engine, workspace_id: int, people: list[Person], rule: dict[str, Any]
+) -> None:
+    check(engine, workspace_id, people, rule)
+
+
+@PROPERTY
+@given(people=st.lists(person(), min_size=2, max_size=8), rule=conjunctions)
+def test_conjunctions_of_behaviour_match_the_python_evaluator(
+    engine: Engine, workspace_id: int, people: list[Person], rule: dict[str, Any]
+) -> None:
+    check(engine, workspace_id, people, rule)
