@@ -216,6 +216,8 @@ class SmppSession(asyncio.Protocol):
             fut = pending.get(seq)
             if fut is None or fut.done():
                 sent.popleft()
+                if fut is not None:  # cancelled by its waiter: its response is not wanted
+                    del pending[seq]
                 continue
             if at > deadline:
                 break
