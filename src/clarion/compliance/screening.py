@@ -184,19 +184,34 @@ _URL = re.compile(
 _TRAILING = ".,;:!?"
 
 
+_HOST_END = re.compile(r"[/?#:]")
+
+
 def find_urls(normalised: str) -> list[tuple[int, int, str]]:
-    """Return (start, end, host) of each URL-looking span in normalised text."""
+    """Return (start, end, host) of each URL-looking span in normalised text.
+
+    A URL never spans whitespace and always holds a dot or ``://``, so the pattern only runs
+    on the few words that could be one (``str.split`` is native; the pattern is not).
+    """
     out = []
-    for m in _URL.finditer(normalised):
-        url = m.group(0).rstrip(_TRAILING)
-        rest = url.split("://", 1)[-1]
-        host = re.split(r"[/?#:]", rest, maxsplit=1)[0]
-        out.append((m.start(), m.start() + len(url), host))
+    pos = 0
+    for word in normalised.split():
+        if "." not in word and "://" not in word:
+            continue
+        # Skipped words hold neither, so they cannot contain this word: find lands on it.
+        base = normalised.find(word, pos)
+        pos = base + len(word)
+        for m in _URL.finditer(word):
+            url = m.group(0).rstrip(_TRAILING)
+            host = _HOST_END.split(url.split("://", 1)[-1], maxsplit=1)[0]
+            out.append((base + m.start(), base + m.start() + len(url), host))
     return out
 
 
-def _host_in(host: str, domains: Iterable[str]) -> bool:
-    return any(host == d or host.endswith("." + d) for d in domains)
+def _host_in(host: str, domains: frozenset[str]) -> bool:
+    """Return whether ``host`` is one of ``domains`` or a subdomain of one."""
+    labels = host.split(".")
+    return any(".".join(labels[i:]) in domains for i in range(len(labels)))
 
 
 # ---- the batch fast path -------------------------------------------------------------------
@@ -276,6 +291,7 @@ class Screener:
             )
         self.shortener_action = shortener_action
         self.allowed_domains = tuple(d.lower() for d in allowed_domains)
+        self._allowed = frozenset(self.allowed_domains)
         self.links_in_variables = links_in_variables
         self.check_urls = shortener_action != "allow" or bool(self.allowed_domains)
         by_norm: dict[str, Term] = {}
@@ -392,7 +408,7 @@ class Screener:
     def _url_hit(self, host: str) -> tuple[str, str] | None:
         if _host_in(host, shorteners()) and self.shortener_action != "allow":
             return "url_shortener", self.shortener_action
-        if self.allowed_domains and not _host_in(host, self.allowed_domains):
+        if self.allowed_domains and not _host_in(host, self._allowed):
             return "url_not_allowed", "block"
         return None
 
