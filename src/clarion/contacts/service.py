@@ -81,7 +81,7 @@ def upsert_contacts(
             clean.append(got)
     counts, ids = apply_clean(conn, actor.workspace_id, clean, source=source)
     for cleaned, cid in zip(clean, ids, strict=True):
-        result.ids[cleaned.index] = cid
+        result.ids[cleaned.position] = cid
     result.created, result.updated = counts["created"], counts["updated"]
     result.unchanged, result.merged = counts["unchanged"], counts["merged"]
     result.key_conflicts = counts["key_conflicts"]

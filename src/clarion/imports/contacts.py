@@ -252,8 +252,7 @@ def _row_to_contact(
         return rejects + got
     if rejects:
         return rejects
-    got.consent = items
-    return got
+    return got._replace(consent=tuple(items)) if items else got
 
 
 def clean_contacts(rows: Sequence[Row], config: ContactsConfig) -> Cleaned:
