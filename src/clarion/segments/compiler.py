@@ -42,6 +42,7 @@ from clarion.segments.rules import (
     TagCond,
     TraitCond,
     Window,
+    walk,
 )
 from clarion.traits.tables import contact_traits
 
@@ -123,9 +124,14 @@ class Compiler:
         AND anyway, so restricting every other subquery below this group is exact.
         """
         drivers = [c for c in node.children if _driver_rank(c) is not None]
-        if len(drivers) < 2 or len(node.children) < 2:
+        driver = min(drivers, key=lambda c: _driver_rank(c) or 0) if drivers else None
+        if driver is None or not any(
+            isinstance(n, EventCond | OrdersCond | BoughtCond)
+            for c in node.children
+            if c is not driver
+            for n in walk(c)
+        ):
             return sa.and_(*(self.compile(c) for c in node.children))
-        driver = min(drivers, key=lambda c: _driver_rank(c) or 0)
         base, agg, pred = self._aggregate_parts(driver)
         cte = base.having(self.predicate(agg, pred, nullable=False)).cte(f"seg_{next(_CTE_SEQ)}")
         first: Bool = contacts.c.id.in_(sa.select(cte.c.contact_id))
