@@ -23,7 +23,8 @@ from clarion.events.products import product_ids
 from clarion.events.refs import resolve_refs
 from clarion.events.service import insert_events
 from clarion.events.sql import chunks, upsert_insert
-from clarion.events.tables import order_items, orders
+from clarion.events.tables import order_items
+from clarion.events.tables import orders as orders_table
 
 ORDER_EVENT = "order_completed"
 NO_EVENT_STATUSES = frozenset({"cancelled", "refunded"})
@@ -146,7 +147,7 @@ def _order_event(
     }
 
 
-def ingest_orders(conn: sa.Connection, actor: Actor, batch: Sequence[OrderIn]) -> IngestResult:
+def ingest_orders(conn: sa.Connection, actor: Actor, orders: Sequence[OrderIn]) -> IngestResult:
     """Store new orders with their line items; skip known ones; refuse invalid ones.
 
     Unknown contacts are created from the order's reference (a web shop's buyer is a contact).
@@ -156,15 +157,15 @@ def ingest_orders(conn: sa.Connection, actor: Actor, batch: Sequence[OrderIn]) -
     now = utcnow()
     rejects: dict[int, Reject] = {}
     valid: list[int] = []
-    for i, o in enumerate(batch):
+    for i, o in enumerate(orders):
         problem = _check(i, o)
         if problem is None:
             valid.append(i)
         else:
             rejects[i] = problem
-    first, repeats = _first_of_each(batch, valid)
+    first, repeats = _first_of_each(orders, valid)
     contact_ids, ref_rejects = resolve_refs(
-        conn, actor, [batch[i].contact for i in first], create=True, source="orders"
+        conn, actor, [orders[i].contact for i in first], create=True, source="orders"
     )
     rows: list[dict[str, Any]] = []
     row_pos: list[int] = []
@@ -174,7 +175,7 @@ def ingest_orders(conn: sa.Connection, actor: Actor, batch: Sequence[OrderIn]) -
             r = ref_rejects[j]
             rejects[i] = Reject(i, r.field, r.value, r.reason)
             continue
-        o = batch[i]
+        o = orders[i]
         rows.append(
             {
                 "workspace_id": ws,
@@ -190,19 +191,19 @@ def ingest_orders(conn: sa.Connection, actor: Actor, batch: Sequence[OrderIn]) -
         )
         row_pos.append(i)
 
-    ids: list[int | None] = [None] * len(batch)
+    ids: list[int | None] = [None] * len(orders)
     pos_by_ext = {rows[k]["external_id"]: row_pos[k] for k in range(len(rows))}
     contact_by_pos = {row_pos[k]: rows[k]["contact_id"] for k in range(len(rows))}
     for part in chunks(len(rows), _CHUNK):
         stmt = (
-            upsert_insert(conn, orders)
+            upsert_insert(conn, orders_table)
             .on_conflict_do_nothing(index_elements=["workspace_id", "external_id"])
-            .returning(orders.c.id, orders.c.external_id)
+            .returning(orders_table.c.id, orders_table.c.external_id)
         )
         for new_id, ext in conn.execute(stmt, [rows[k] for k in part]).all():
             ids[pos_by_ext[ext]] = int(new_id)
 
-    new = [(ids[i], batch[i]) for i in row_pos if ids[i] is not None]
+    new = [(ids[i], orders[i]) for i in row_pos if ids[i] is not None]
     new_orders = [(int(oid), o) for oid, o in new if oid is not None]
     items = _item_rows(conn, ws, new_orders)
     for part in chunks(len(items), _CHUNK * 5):
@@ -213,10 +214,10 @@ def ingest_orders(conn: sa.Connection, actor: Actor, batch: Sequence[OrderIn]) -
             categories.setdefault(item["order_id"], set()).add(item["category"])
     event_rows = [
         _order_event(
-            ids[i] or 0, batch[i], contact_by_pos[i], ws, now, categories.get(ids[i] or 0, set())
+            ids[i] or 0, orders[i], contact_by_pos[i], ws, now, categories.get(ids[i] or 0, set())
         )
         for i in row_pos
-        if ids[i] is not None and batch[i].status not in NO_EVENT_STATUSES
+        if ids[i] is not None and orders[i].status not in NO_EVENT_STATUSES
     ]
     insert_events(conn, ws, event_rows)
 

@@ -12,7 +12,7 @@ from clarion.audit.service import Actor, record
 from clarion.db.types import utcnow
 from clarion.errors import ValidationFailed
 from clarion.events.sql import chunks, upsert_insert
-from clarion.events.tables import products
+from clarion.events.tables import products as products_table
 
 _CHUNK = 1000
 
@@ -50,17 +50,17 @@ def _check(i: int, p: ProductIn) -> None:
         raise bad("url", p.url, "must be at most 1000 characters")
 
 
-def upsert_products(conn: sa.Connection, actor: Actor, items: Sequence[ProductIn]) -> int:
+def upsert_products(conn: sa.Connection, actor: Actor, products: Sequence[ProductIn]) -> int:
     """Insert or update catalogue entries by SKU (the last of a repeated SKU wins); return count.
 
     The whole batch is refused if one entry is invalid, because a half-loaded catalogue is harder
     to reason about than a clear error naming the entry.
     """
-    for i, p in enumerate(items):
+    for i, p in enumerate(products):
         _check(i, p)
     now = utcnow()
     latest: dict[str, dict[str, Any]] = {}
-    for p in items:
+    for p in products:
         latest[p.sku.strip()] = {
             "workspace_id": actor.workspace_id,
             "sku": p.sku.strip(),
@@ -76,7 +76,7 @@ def upsert_products(conn: sa.Connection, actor: Actor, items: Sequence[ProductIn
         }
     rows = list(latest.values())
     for part in chunks(len(rows), _CHUNK):
-        stmt = upsert_insert(conn, products)
+        stmt = upsert_insert(conn, products_table)
         ex = stmt.excluded
         conn.execute(
             stmt.on_conflict_do_update(
@@ -113,15 +113,15 @@ def product_ids(conn: sa.Connection, workspace_id: int, skus: Sequence[str]) -> 
     for part in chunks(len(wanted), _CHUNK):
         rows = conn.execute(
             sa.select(
-                products.c.sku,
-                products.c.id,
-                products.c.name,
-                products.c.category,
-                products.c.price,
-                products.c.currency,
+                products_table.c.sku,
+                products_table.c.id,
+                products_table.c.name,
+                products_table.c.category,
+                products_table.c.price,
+                products_table.c.currency,
             ).where(
-                products.c.workspace_id == workspace_id,
-                products.c.sku.in_([wanted[k] for k in part]),
+                products_table.c.workspace_id == workspace_id,
+                products_table.c.sku.in_([wanted[k] for k in part]),
             )
         ).all()
         found.update({r.sku: r for r in rows})
@@ -137,8 +137,10 @@ def list_products(
     after_id: int = 0,
 ) -> list[dict[str, Any]]:
     """Return catalogue entries in id order, a page at a time (``after_id`` is the cursor)."""
-    q = sa.select(products).where(products.c.workspace_id == workspace_id, products.c.id > after_id)
+    q = sa.select(products_table).where(
+        products_table.c.workspace_id == workspace_id, products_table.c.id > after_id
+    )
     if category is not None:
-        q = q.where(products.c.category == category)
-    rows = conn.execute(q.order_by(products.c.id).limit(limit)).mappings()
+        q = q.where(products_table.c.category == category)
+    rows = conn.execute(q.order_by(products_table.c.id).limit(limit)).mappings()
     return [dict(r) for r in rows]

@@ -22,7 +22,7 @@ from clarion.events.bulk import insert_dedup, insert_plain
 from clarion.events.models import ContactRef, IngestResult, Reject, TrackIn
 from clarion.events.refs import resolve_refs
 from clarion.events.sql import chunks
-from clarion.events.tables import events
+from clarion.events.tables import events as events_table
 
 __all__ = [
     "ContactRef",
@@ -106,7 +106,7 @@ def insert_events(
 def track(
     conn: sa.Connection,
     actor: Actor,
-    events_in: Sequence[TrackIn],
+    events: Sequence[TrackIn],
     *,
     create_contacts: bool = True,
 ) -> IngestResult:
@@ -119,15 +119,15 @@ def track(
     now = utcnow()
     rejects: dict[int, Reject] = {}
     valid: list[int] = []
-    for i, ev in enumerate(events_in):
+    for i, ev in enumerate(events):
         problem = _check(i, ev)
         if problem is None:
             valid.append(i)
         else:
             rejects[i] = problem
-    source = events_in[valid[0]].source if valid else "api"
+    source = events[valid[0]].source if valid else "api"
     contact_ids, ref_rejects = resolve_refs(
-        conn, actor, [events_in[i].contact for i in valid], create=create_contacts, source=source
+        conn, actor, [events[i].contact for i in valid], create=create_contacts, source=source
     )
     rows: list[dict[str, Any]] = []
     row_pos: list[int] = []
@@ -137,10 +137,10 @@ def track(
             r = ref_rejects[j]
             rejects[i] = Reject(i, r.field, r.value, r.reason)
             continue
-        rows.append(_row(events_in[i], actor.workspace_id, cid, now))
+        rows.append(_row(events[i], actor.workspace_id, cid, now))
         row_pos.append(i)
     new_ids, duplicates = insert_events(conn, actor.workspace_id, rows)
-    ids: list[int | None] = [None] * len(events_in)
+    ids: list[int | None] = [None] * len(events)
     for i, new_id in zip(row_pos, new_ids, strict=True):
         ids[i] = new_id
     accepted = len(rows) - duplicates
@@ -164,8 +164,8 @@ def track(
 
 def _event_contact(conn: sa.Connection, workspace_id: int, message_id: str) -> int | None:
     found = conn.execute(
-        sa.select(events.c.contact_id).where(
-            events.c.workspace_id == workspace_id, events.c.message_id == message_id
+        sa.select(events_table.c.contact_id).where(
+            events_table.c.workspace_id == workspace_id, events_table.c.message_id == message_id
         )
     ).scalar()
     return None if found is None else int(found)
