@@ -71,7 +71,8 @@ def test_metrics_expose_queue_depth(client: httpx.Client, make: Any, token: Any)
     make.route("main")
     writer = _auth(token(["campaigns:write"]))
     cid = client.post("/v1/campaigns", json=SPEC, headers=writer).json()["id"]
-    client.post(f"/v1/campaigns/{cid}/launch", headers=writer)
+    launched = client.post(f"/v1/campaigns/{cid}/launch", headers=writer)
+    assert launched.status_code == 200 and launched.json()["planned"] == 1, launched.text
     res = client.get("/metrics")
     assert res.status_code == 200
-    assert 'clarion_queue_messages{status="queued"} 1.0' in res.text
+    assert 'clarion_queue_messages{status="queued"} 1.0' in res.text, res.text[-3000:]
