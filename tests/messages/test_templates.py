@@ -190,6 +190,13 @@ def test_link_is_unchanged_by_default_and_pluggable(shortener: list[tuple[str, A
     assert t.render(ctx(id=42)) == "Shop https://shop.example/sale?x=1"
 
 
+def test_a_link_to_a_variable_url_is_a_warning() -> None:
+    t = compile_template("{{ link(order.url | default('https://shop.example')) }}")
+    assert [(w.name, w.message) for w in t.warnings] == [
+        ("link", "link() target is not a fixed URL")
+    ]
+
+
 def test_locale_variants_fall_back_from_region_to_language_to_default() -> None:
     # given an English default and Chinese variants
     lt = LocalizedTemplate.compile(

@@ -162,7 +162,10 @@ def _visit(w: _Walk, node: nodes.Node, defaulted: bool) -> None:
         return
     if isinstance(node, nodes.Call):
         if isinstance(node.node, nodes.Name) and node.node.name in w.functions:
-            pass
+            fixed = len(node.args) == 1 and isinstance(node.args[0], nodes.Const)
+            if node.node.name == "link" and not fixed:
+                # Carriers and Chinese providers want fixed, registered URLs, never a variable.
+                w.report(node, "link", "link() target is not a fixed URL", "warning")
         elif isinstance(node.node, nodes.Name):
             w.report(node, node.node.name, f"unknown function {node.node.name!r}")
         else:
