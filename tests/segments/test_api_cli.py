@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import orjson
@@ -100,7 +101,7 @@ def test_api_errors_point_into_the_rules_and_scopes_are_enforced(
 
 
 def test_cli_create_count_breakdown_snapshot_explain(
-    engine: Engine, actor: Actor, cli_db: None
+    engine: Engine, actor: Actor, cli_db: None, tmp_path: Path
 ) -> None:
     ann, bob, _ = _crowd(engine, actor.workspace_id)
     runner = CliRunner()
@@ -114,6 +115,10 @@ def test_cli_create_count_breakdown_snapshot_explain(
     assert isinstance(created, dict) and created["text"] == "not tag(vip)"
     assert run("count", "not-vip") == {"count": 2}
     assert run("count", '{"field": "country", "op": "eq", "value": "GB"}') == {"count": 1}
+    rules_file = tmp_path / "us.json"
+    rules_file.write_text('{"field": "country", "op": "in", "value": ["US"]}')
+    assert run("count", str(rules_file)) == {"count": 2}
+    assert run("count", f"@{rules_file}") == {"count": 2}
     assert run("breakdown", str(created["id"]), "--by", "country") == [
         {"value": "GB", "count": 1},
         {"value": "US", "count": 1},

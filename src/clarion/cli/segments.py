@@ -1,8 +1,8 @@
 """``clarion segment create/list/show/update/delete/count/sample/breakdown/snapshot/explain``.
 
 Rules are given as compact text (``'country in [US,GB] and not tag(vip)'``), inline JSON
-(``'{"all": [...]}'``) or ``@file.json`` (``@-`` for standard input). Commands that read a
-segment accept its id, its name, or rules to evaluate without saving.
+(``'{"all": [...]}'``), a ``rules.json`` file, or ``@file`` (``@-`` for standard input).
+Commands that read a segment accept its id, its name, or rules to evaluate without saving.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def read_rules(spec: str) -> dict[str, Any]:
     from clarion.segments.text import parse_text
 
     if spec.startswith("@"):
-        raw = sys.stdin.read() if spec == "@-" else Path(spec[1:]).read_text(encoding="utf-8")
-        spec = raw
+        spec = sys.stdin.read() if spec == "@-" else Path(spec[1:]).read_text(encoding="utf-8")
+    elif spec.endswith(".json") and Path(spec).is_file():
+        spec = Path(spec).read_text(encoding="utf-8")
     if spec.lstrip().startswith("{"):
         try:
             doc = orjson.loads(spec)
