@@ -9,34 +9,37 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
 
-from clarion.api.deps import ConnDep, EngineDep, require
+from clarion.api.deps import ConnDep, EngineDep, current_actor, require
 from clarion.audit.service import Actor
 from clarion.errors import ValidationFailed
 from clarion.events.models import ContactRef, IngestResult, TrackIn
 from clarion.events.orders import LineItemIn, OrderIn, ingest_orders
 from clarion.events.products import ProductIn, list_products, upsert_products
 from clarion.events.service import identify, track
+from clarion.workspaces.service import require_scope
 
 router = APIRouter(prefix="/v1", tags=["events"])
-
-# Routes take the actor before the connection: on SQLite the connection's transaction holds the
-# write lock, and authenticating on a second connection after it would wait on that lock.
 
 _SQLITE_GATE = threading.Lock()
 
 
-def _one_sqlite_writer(engine: EngineDep) -> Iterator[None]:
+@contextmanager
+def _gate(engine: Engine) -> Iterator[None]:
     """On SQLite, let one ingestion request of this process at a time reach the database.
 
-    SQLite admits one writer; the others wait in its busy handler, which sleeps in growing steps
-    (up to 100 ms) and so wastes most of the time the lock is free. Queuing on a lock here hands
-    the database over at once. PostgreSQL writes concurrently and is not gated.
+    SQLite admits one writer, and every transaction here begins ``IMMEDIATE`` (reads too). The
+    others wait in SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and so
+    wastes most of the time the lock is free; queuing on a lock hands the database over at
+    once. PostgreSQL writes concurrently and is not gated.
     """
     if engine.dialect.name != "sqlite":
         yield
@@ -45,10 +48,27 @@ def _one_sqlite_writer(engine: EngineDep) -> Iterator[None]:
         yield
 
 
-Gate = Annotated[None, Depends(_one_sqlite_writer)]
+def _writer(request: Request, engine: EngineDep) -> Actor:
+    """Return the request's actor, authenticated inside the gate, if it may write events."""
+    with _gate(engine):
+        actor = current_actor(request, engine)
+    require_scope(actor, "events:write")
+    return actor
+
+
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """Yield a connection in a transaction, gated on SQLite.
+
+    Routes open it themselves, after FastAPI has parsed and validated the body, so the write
+    lock is never held while JSON is being read.
+    """
+    with _gate(engine), engine.begin() as conn:
+        yield conn
+
 
 MAX_BATCH = 5000
-Writer = Annotated[Actor, Depends(require("events:write"))]
+Writer = Annotated[Actor, Depends(_writer)]
 Reader = Annotated[Actor, Depends(require("reports:read"))]
 
 
@@ -171,58 +191,69 @@ def _single(res: IngestResult) -> dict[str, Any]:
 
 
 @router.post("/identify")
-def identify_route(body: IdentifyBody, _: Gate, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def identify_route(body: IdentifyBody, actor: Writer, engine: EngineDep) -> dict[str, Any]:
     """Create or update a contact's profile from traits."""
-    cid = identify(
-        conn,
-        actor,
-        body.contact.to_ref(),
-        body.traits,
-        message_id=body.message_id,
-        occurred_at=body.timestamp,
-        source=body.source,
-    )
+    with _transaction(engine) as conn:
+        cid = identify(
+            conn,
+            actor,
+            body.contact.to_ref(),
+            body.traits,
+            message_id=body.message_id,
+            occurred_at=body.timestamp,
+            source=body.source,
+        )
     return {"contact_id": cid}
 
 
 @router.post("/track")
-def track_route(body: TrackBody, _: Gate, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def track_route(body: TrackBody, actor: Writer, engine: EngineDep) -> dict[str, Any]:
     """Record one event."""
-    return _single(track(conn, actor, [body.to_track()]))
+    event = body.to_track()
+    with _transaction(engine) as conn:
+        res = track(conn, actor, [event])
+    return _single(res)
 
 
 @router.post("/track/batch")
-def track_batch_route(
-    body: TrackBatchBody, _: Gate, actor: Writer, conn: ConnDep
-) -> dict[str, Any]:
+def track_batch_route(body: TrackBatchBody, actor: Writer, engine: EngineDep) -> dict[str, Any]:
     """Record up to 5,000 events; refused ones are listed, the rest are stored."""
     events = [e.to_track() for e in body.events]
-    return _result(track(conn, actor, events, create_contacts=body.create_contacts))
+    with _transaction(engine) as conn:
+        res = track(conn, actor, events, create_contacts=body.create_contacts)
+    return _result(res)
 
 
 @router.post("/orders")
-def order_route(body: OrderBody, _: Gate, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+def order_route(body: OrderBody, actor: Writer, engine: EngineDep) -> dict[str, Any]:
     """Record one order with its line items (idempotent by external_id)."""
-    return _single(ingest_orders(conn, actor, [body.to_order()]))
+    order = body.to_order()
+    with _transaction(engine) as conn:
+        res = ingest_orders(conn, actor, [order])
+    return _single(res)
 
 
 @router.post("/orders/batch")
-def order_batch_route(
-    body: OrderBatchBody, _: Gate, actor: Writer, conn: ConnDep
-) -> dict[str, Any]:
+def order_batch_route(body: OrderBatchBody, actor: Writer, engine: EngineDep) -> dict[str, Any]:
     """Record up to 5,000 orders; refused ones are listed, the rest are stored."""
-    return _result(ingest_orders(conn, actor, [o.to_order() for o in body.orders]))
+    orders = [o.to_order() for o in body.orders]
+    with _transaction(engine) as conn:
+        res = ingest_orders(conn, actor, orders)
+    return _result(res)
 
 
 @router.put("/products")
 def products_upsert_route(
-    body: ProductBatchBody, _: Gate, actor: Writer, conn: ConnDep
+    body: ProductBatchBody, actor: Writer, engine: EngineDep
 ) -> dict[str, int]:
     """Insert or update catalogue entries by SKU."""
     items = [ProductIn(**p.model_dump()) for p in body.products]
-    return {"upserted": upsert_products(conn, actor, items)}
+    with _transaction(engine) as conn:
+        return {"upserted": upsert_products(conn, actor, items)}
 
 
+# The reader takes the actor before the connection: on SQLite the connection's transaction holds
+# the write lock, and authenticating on a second connection after it would wait on that lock.
 @router.get("/products")
 def products_list_route(
     actor: Reader,
