@@ -143,6 +143,8 @@ def evaluate(node: Node, p: Person, at: datetime, segments: dict[int, Any]) -> b
         )
     if isinstance(node, TraitCond):
         v = p.traits.get(node.name)
+        if node.pred.op in {"exists", "not_exists"}:
+            return holds(node.pred, v, at)
         kind_ok = isinstance(v, str) if node.pred.kind == "string" else isinstance(v, float)
         return holds(node.pred, v if kind_ok else None, at)
     if isinstance(node, SegmentCond):

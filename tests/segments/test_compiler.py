@@ -150,3 +150,20 @@ def test_event_property_filters(engine: Engine, workspace_id: int) -> None:
         "where": [{"property": "amount", "op": "gt", "value": 100}],
     }
     assert members(engine, workspace_id, people, rule) == {"big"}
+
+
+def test_traits_compare_numbers_or_texts_and_exist_either_way(
+    engine: Engine, workspace_id: int
+) -> None:
+    people = [
+        Person(first_name="risky", traits={"churn": 0.9}),
+        Person(first_name="safe", traits={"churn": 0.1}),
+        Person(first_name="labelled", traits={"churn": "unknown"}),
+        Person(first_name="none"),
+    ]
+    rule = {"type": "trait", "name": "churn", "op": "gte", "value": 0.5}
+    assert members(engine, workspace_id, people, rule) == {"risky"}
+    rule = {"type": "trait", "name": "churn", "op": "exists"}
+    assert members(engine, workspace_id, people, rule) == {"risky", "safe", "labelled"}
+    rule = {"type": "trait", "name": "churn", "op": "ne", "value": "unknown"}
+    assert members(engine, workspace_id, people, rule) == {"risky", "safe", "none"}

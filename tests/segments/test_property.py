@@ -62,7 +62,9 @@ def person() -> st.SearchStrategy[Person]:
         ),
         events=st.lists(event, max_size=4),
         orders=st.lists(order, max_size=3),
-        traits=st.dictionaries(st.just("churn"), st.sampled_from([0.1, 0.5, 0.9]), max_size=1),
+        traits=st.dictionaries(
+            st.just("churn"), st.sampled_from([0.1, 0.5, 0.9, "high"]), max_size=1
+        ),
     )
 
 
@@ -195,6 +197,10 @@ def leaf(*, behaviour_only: bool = False) -> st.SearchStrategy[dict[str, Any]]:
             lambda o, v: {"type": "trait", "name": "churn", "op": o, "value": v},
             st.sampled_from(["gte", "lt", "eq", "ne"]),
             st.sampled_from([0.1, 0.5]),
+        ),
+        st.builds(
+            lambda o: {"type": "trait", "name": "churn", "op": o, "value": "high"},
+            st.sampled_from(["eq", "ne", "exists", "not_exists"]),
         ),
     )
 

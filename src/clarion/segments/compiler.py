@@ -377,8 +377,9 @@ class Compiler:
         sub = sa.select(contact_traits.c.contact_id).where(
             contact_traits.c.workspace_id == self.workspace_id,
             contact_traits.c.name == node.name,
-            self.predicate(col, pred),
         )
+        if pred.op != "exists":  # a trait exists whether it holds a number or a text
+            sub = sub.where(self.predicate(col, pred))
         cond = contacts.c.id.in_(sub)
         return sa.not_(cond) if node.pred.negated else cond
 
