@@ -333,3 +333,32 @@ def test_no_receipt_within_validity_expires_then_fails_over(
         conn.execute(messages.update().values(submitted_at=utcnow() - timedelta(seconds=120)))
     _drain(worker)
     assert _statuses(engine, cid) == {"delivered": 1} and len(backup.sent) == 1
+
+
+def test_a_campaign_throughput_limit_holds(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    # given 40 recipients and a campaign limited to 10 messages a second
+    make.contacts([f"+1202555{i:04d}" for i in range(40)])
+    make.route("main")
+    cid = make.campaign(throughput_per_s=10)
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    chan = loopback("main", worker.on_report)
+    worker.add_channel("main", chan)
+
+    async def go() -> float:
+        await worker.start()
+        started = time.monotonic()
+        while len(chan.sent) < 15:
+            if not await worker.step():
+                await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        await worker.close()
+        return elapsed
+
+    elapsed = asyncio.run(go())
+    # then 15 messages took at least the half second the bucket allows past its first 10
+    assert elapsed >= 0.45
+    assert len(chan.sent) <= 10 + 10 * elapsed + 1
+    assert _statuses(engine, cid)["queued"] > 0

@@ -263,12 +263,16 @@ def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int
             tr, sa.and_(tr.c.contact_id == contacts.c.id, tr.c.name == "best_hour")
         )
         cols.append(tr.c.value_num.label("best_hour"))
-    ids = audience.where(contacts.c.id > after).order_by(contacts.c.id).limit(size).subquery()
+    # The audience's conditions apply to this select directly, so the database walks the
+    # primary key from ``after`` and stops after ``size`` rows (an IN over a limited subquery
+    # made SQLite scan every contact for every chunk).
     return (
         sa.select(*cols)
         .select_from(joined)
-        .where(contacts.c.id.in_(sa.select(ids.c.id)))
+        .where(audience.whereclause if audience.whereclause is not None else sa.true())
+        .where(contacts.c.id > after)
         .order_by(contacts.c.id)
+        .limit(size)
     )
 
 

@@ -47,8 +47,11 @@ def claim(
     limit: int,
     now: datetime,
     workspace_id: int | None = None,
+    only: Collection[int] | None = None,
+    skip: Collection[int] = (),
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due messages of sending campaigns on the given connectors."""
+    """Claim up to ``limit`` due messages of sending campaigns on the given connectors
+    (of the campaigns in ``only`` if given, never of those in ``skip``)."""
     if not connectors or limit <= 0:
         return []
     token = uuid.uuid4().hex
@@ -63,6 +66,8 @@ def claim(
             routes.c.connector.in_(list(connectors)),
         )
         .where(sa.true() if workspace_id is None else messages.c.workspace_id == workspace_id)
+        .where(sa.true() if only is None else messages.c.campaign_id.in_(list(only)))
+        .where(messages.c.campaign_id.not_in(list(skip)) if skip else sa.true())
         # send_at alone: with a tie-breaker PostgreSQL would sort every due row to pick n.
         .order_by(messages.c.send_at)
         .limit(limit)
@@ -118,6 +123,16 @@ def claim(
         ),
         key=lambda c: c.id,
     )
+
+
+def throughput_limits(conn: sa.Connection, workspace_id: int | None) -> dict[int, int]:
+    """Return {campaign: messages per second} of sending campaigns that set a limit."""
+    q = sa.select(campaigns.c.id, campaigns.c.throughput_per_s).where(
+        campaigns.c.status.in_(SENDING_STATES), campaigns.c.throughput_per_s.is_not(None)
+    )
+    if workspace_id is not None:
+        q = q.where(campaigns.c.workspace_id == workspace_id)
+    return {int(cid): int(rate) for cid, rate in conn.execute(q)}
 
 
 def campaign_states(conn: sa.Connection, campaign_ids: Collection[int]) -> dict[int, str]:

@@ -72,6 +72,8 @@ class Worker:
         self.up: set[str] = set()
         self._receipts: list[Receipt] = []
         self._last_housekeeping = 0.0
+        #: Per-campaign token buckets for ``throughput_per_s``: (tokens, at).
+        self._buckets: dict[int, tuple[float, float]] = {}
         self.stats: Counter[str] = Counter()
 
     def add_channel(self, connector: str, channel: Channel) -> None:
@@ -141,15 +143,29 @@ class Worker:
         await self._open_connectors()
 
     def _claim(self, connectors: set[str]) -> list[dispatcher.Claimed]:
+        """Claim a batch; campaigns with a throughput limit get what their token bucket allows."""
+        if not connectors:
+            return []
+        now, tick = utcnow(), time.monotonic()
+        common: dict[str, Any] = {
+            "connectors": connectors,
+            "now": now,
+            "workspace_id": self.workspace_id,
+        }
         with self.engine.begin() as conn:
-            return dispatcher.claim(
-                conn,
-                self.worker_id,
-                connectors=connectors,
-                limit=self.batch_size,
-                now=utcnow(),
-                workspace_id=self.workspace_id,
+            limits = dispatcher.throughput_limits(conn, self.workspace_id)
+            claimed = dispatcher.claim(
+                conn, self.worker_id, limit=self.batch_size, skip=set(limits), **common
             )
+            for cid, rate in limits.items():
+                tokens, last = self._buckets.get(cid, (float(rate), tick))
+                tokens = min(float(rate), tokens + (tick - last) * rate)
+                got = dispatcher.claim(
+                    conn, self.worker_id, limit=int(tokens), only={cid}, **common
+                )
+                self._buckets[cid] = (tokens - len(got), tick)
+                claimed += got
+        return claimed
 
     async def _send_chunk(
         self, chunk: Sequence[dispatcher.Claimed]
