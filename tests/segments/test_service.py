@@ -176,8 +176,15 @@ def test_explain_membership_says_which_conditions_held(
         why_not = query.explain_membership(conn, actor.workspace_id, rules, people["cem"], at=AT)
     assert why["member"] is True
     country, either = why["explanation"]["children"]
-    assert country == {"path": "all[0]", "rule": "country = US", "held": True}
+    assert country == {"path": "all[0]", "rule": "country = US", "held": True, "value": "US"}
     assert [c["held"] for c in either["children"]] == [True, False]
+    # and it shows the count it compared: two purchases in the window, not three
+    assert either["children"][1]["value"] == 2
+    with engine.connect() as conn:
+        spend = query.explain_membership(
+            conn, actor.workspace_id, parse_text("orders.total > 200"), people["ann"], at=AT
+        )
+    assert spend["member"] is False and spend["explanation"]["value"] == 150
     assert why_not["member"] is False
     assert why_not["explanation"]["children"][0]["held"] is False
 

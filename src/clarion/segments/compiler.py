@@ -321,6 +321,42 @@ class Compiler:
         base = self._bought(node).group_by(orders.c.contact_id)
         return base, sa.func.count(), Predicate("number", "gte", 1)
 
+    def observed(self, node: Node) -> ColumnElement[Any] | None:
+        """Return the contact's value that ``node`` tests (a field, an event count, an order
+        total, a trait), for explanations; None for conditions that are only true or false."""
+        if isinstance(node, FieldCond):
+            key = node.attribute
+            if key is not None:
+                return self.json_value(contacts.c.attributes, key)
+            return contacts.c[PROFILE_FIELDS[node.field][0]]
+        if isinstance(node, EventCond):
+            where = self._event_base(node).whereclause
+            assert where is not None
+            per_contact = sa.select(sa.func.count()).where(
+                where, events.c.contact_id == contacts.c.id
+            )
+            return per_contact.scalar_subquery()
+        if isinstance(node, OrdersCond):
+            base, agg, zero = self._orders_parts(node)
+            where = base.whereclause
+            assert where is not None
+            value = agg if zero is None else sa.func.coalesce(agg, zero)
+            q = sa.select(value).where(where, orders.c.contact_id == contacts.c.id)
+            return q.scalar_subquery()
+        if isinstance(node, TraitCond):
+            col = sa.func.coalesce(
+                contact_traits.c.value_text, sa.cast(contact_traits.c.value_num, sa.String)
+            )
+            return (
+                sa.select(col)
+                .where(
+                    contact_traits.c.contact_id == contacts.c.id,
+                    contact_traits.c.name == node.name,
+                )
+                .scalar_subquery()
+            )
+        return None
+
     def _event_base(self, node: EventCond) -> sa.Select[Any]:
         where = [
             events.c.workspace_id == self.workspace_id,

@@ -162,7 +162,8 @@ def explain_membership(
     contact_id: int,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Return whether the contact is in ``segment`` and, for every rule node, whether it held.
+    """Return whether the contact is in ``segment`` and, for every rule node, whether it held
+    and the value it looked at (the field, the event count in the window, the order total).
 
     Every node is evaluated by the same compiled SQL as the count (one statement, one column
     per node), so the explanation cannot disagree with the membership it explains.
@@ -171,15 +172,21 @@ def explain_membership(
     comp = compiler_for(conn, workspace_id, at, stack=stack)
     nodes = walk(node)
     cols = [sa.case((comp.compile(n), 1), else_=0).label(f"n{i}") for i, n in enumerate(nodes)]
+    observed = {i: comp.observed(n) for i, n in enumerate(nodes)}
+    cols += [v.label(f"v{i}") for i, v in observed.items() if v is not None]
     row = conn.execute(
         sa.select(*cols).where(contacts.c.id == contact_id, contacts.c.workspace_id == workspace_id)
     ).first()
     if row is None:
         raise NotFound(f"no contact {contact_id}", field="contact_id", value=contact_id)
-    held = {id(n): bool(row[i]) for i, n in enumerate(nodes)}
+    values = row._mapping
+    held = {id(n): bool(values[f"n{i}"]) for i, n in enumerate(nodes)}
+    seen = {id(n): values[f"v{i}"] for i, n in enumerate(nodes) if observed[i] is not None}
 
     def tree(n: Node) -> dict[str, Any]:
         out: dict[str, Any] = {"path": n.path or "(root)", "rule": to_text(n), "held": held[id(n)]}
+        if id(n) in seen:
+            out["value"] = seen[id(n)]
         if isinstance(n, Group):
             out["children"] = [tree(c) for c in n.children]
         elif isinstance(n, Not):
