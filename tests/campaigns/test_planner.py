@@ -173,3 +173,24 @@ def test_audience_by_tag(engine: Engine, actor: Actor, make: Any) -> None:
     cid = make.campaign(audience={"tags": ["vip"]})
     plan_campaign(engine, actor, cid)
     assert [r.contact_id for r in _messages(engine, cid)] == vip
+
+
+def test_audience_by_segment_minus_an_excluded_segment(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    from clarion.segments.service import create_segment
+    from clarion.segments.text import parse_text
+
+    # given US and GB contacts, one US contact tagged vip
+    us = make.contacts(["+12025550101", "+12025550102"], region="US")
+    make.contacts(["+447700900123"], region="GB")
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO contact_tags (contact_id, tag) VALUES ({us[1]}, 'vip')"))
+        in_us = create_segment(conn, actor, "us", parse_text("country = US"))
+        vips = create_segment(conn, actor, "vips", parse_text("tag(vip)"))
+    make.route("main")
+    # when a campaign targets the US segment without the vip segment
+    cid = make.campaign(audience={"segment_ids": [in_us], "exclude_segment_ids": [vips]})
+    plan_campaign(engine, actor, cid)
+    # then only the US contact who is not a vip is planned
+    assert [r.contact_id for r in _messages(engine, cid)] == [us[0]]

@@ -136,8 +136,9 @@ def audience_ids(conn: sa.Connection, camp: Campaign) -> sa.Select[Any]:
 
 
 def _segments_query() -> Callable[..., sa.Select[Any]] | None:
+    """Return ``clarion.segments.query.audience_query`` (None where segments are absent)."""
     try:
-        module = importlib.import_module("clarion.segments")
+        module = importlib.import_module("clarion.segments.query")
     except ImportError:
         return None
     fn = getattr(module, "audience_query", None)
