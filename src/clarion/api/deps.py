@@ -29,7 +29,9 @@ def get_conn(engine: EngineDep) -> Iterator[sa.Connection]:
         yield conn
 
 
-ConnDep = Annotated[sa.Connection, Depends(get_conn)]
+# scope="function": commit before the response is sent, so a client that reads right after a 2xx
+# sees the change (the default "request" scope would commit after the response went out).
+ConnDep = Annotated[sa.Connection, Depends(get_conn, scope="function")]
 
 
 def current_actor(request: Request, engine: EngineDep) -> Actor:
