@@ -362,3 +362,28 @@ def test_a_campaign_throughput_limit_holds(
     assert elapsed >= 0.45
     assert len(chan.sent) <= 10 + 10 * elapsed + 1
     assert _statuses(engine, cid)["queued"] > 0
+
+
+def test_with_no_sms_route_left_the_message_falls_back_to_email(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    # given a contact with an email address, a failing SMS route and an email route
+    (cid_contact,) = make.contacts(["+12025550100"])
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"UPDATE contacts SET email = 'ann@example.com' WHERE id = {cid_contact}")
+        )
+    make.route("sms", priority=1)
+    make.route("mail", channel="email", priority=1)
+    cid = make.campaign(failover={"fallback_channel": "email"})
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    worker.add_channel("sms", loopback("sms", worker.on_report, fail_all=True))
+    mail = loopback("mail", worker.on_report)
+    worker.add_channel("mail", mail)
+    _drain(worker)
+    # then the one message record went out by email
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(messages)).one()
+    assert (row.status, row.channel, row.destination) == ("delivered", "email", "ann@example.com")
+    assert [m.to for m in mail.sent] == ["ann@example.com"]
