@@ -219,7 +219,7 @@ def ingest_orders(conn: sa.Connection, actor: Actor, orders: Sequence[OrderIn]) 
         for i in row_pos
         if ids[i] is not None and orders[i].status not in NO_EVENT_STATUSES
     ]
-    insert_events(conn, ws, event_rows)
+    insert_events(conn, event_rows)
 
     accepted = len(new_orders)
     duplicates = len(repeats) + (len(rows) - accepted)

@@ -72,9 +72,7 @@ def _row(ev: TrackIn, workspace_id: int, contact_id: int, now: datetime) -> dict
     }
 
 
-def insert_events(
-    conn: sa.Connection, workspace_id: int, rows: list[dict[str, Any]]
-) -> tuple[list[int | None], int]:
+def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> tuple[list[int | None], int]:
     """Insert event rows in bulk; return their ids (None for duplicates) and the duplicate count.
 
     Rows with a ``message_id`` go through ``ON CONFLICT DO NOTHING`` and are matched back by it;
@@ -139,13 +137,13 @@ def track(
             continue
         rows.append(_row(events[i], actor.workspace_id, cid, now))
         row_pos.append(i)
-    new_ids, duplicates = insert_events(conn, actor.workspace_id, rows)
+    new_ids, duplicates = insert_events(conn, rows)
     ids: list[int | None] = [None] * len(events)
     for i, new_id in zip(row_pos, new_ids, strict=True):
         ids[i] = new_id
     accepted = len(rows) - duplicates
     if accepted:
-        names = Counter(r["name"] for r in rows)
+        names = Counter(r["name"] for r, i in zip(rows, new_ids, strict=True) if i is not None)
         record(
             conn,
             actor,
@@ -212,6 +210,6 @@ def identify(
         contact_id,
         now,
     )
-    insert_events(conn, actor.workspace_id, [row])
+    insert_events(conn, [row])
     record(conn, actor, "events.identify", "contact", contact_id, {"traits": sorted(traits)})
     return contact_id
