@@ -88,6 +88,10 @@ def test_api_errors_point_into_the_rules_and_scopes_are_enforced(
     r = api.post("/v1/segments", json=bad, headers=auth)
     assert r.status_code == 422
     assert r.json()["error"]["fields"]["field"] == "all[0].op"
+    sid = api.post("/v1/segments", json={"name": "ok", "text": "country = US"}, headers=auth)
+    naive = {"at": "2026-01-01T00:00:00"}
+    r = api.get(f"/v1/segments/{sid.json()['id']}/count", params=naive, headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["fields"]["field"] == "at"
     r = api.post("/v1/segments", json={"name": "x", "text": "country in [US"}, headers=auth)
     assert r.status_code == 422 and r.json()["error"]["fields"]["field"] == "text"
     with engine.begin() as conn:

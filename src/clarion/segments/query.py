@@ -49,6 +49,8 @@ def compiler_for(
     conn: sa.Connection, workspace_id: int, at: datetime | None = None, *, stack: Sequence[int] = ()
 ) -> Compiler:
     """Return a compiler for the workspace on ``conn``'s database, dates resolved at ``at``."""
+    if at is not None and at.tzinfo is None:
+        raise ValidationFailed("give the time with its offset (e.g. Z)", field="at", value=str(at))
     return Compiler(
         conn.dialect.name,
         workspace_id,
