@@ -9,24 +9,24 @@ after a crash half-way, adds nothing that exists already.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor, record
+from clarion.campaigns.schedule import SendTime, zone
 from clarion.campaigns.service import Campaign, get_campaign
 from clarion.campaigns.tables import campaign_exclusions, campaigns
 from clarion.campaigns.text import compile_body, count_parts, names_used
+from clarion.campaigns.variants import assign, bucket
 from clarion.compliance import Message, evaluate
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
@@ -37,7 +37,6 @@ from clarion.errors import ValidationFailed
 from clarion.workspaces.tables import workspaces
 
 CHUNK = 5000
-BUCKETS = 10_000
 
 
 @dataclass
@@ -80,29 +79,6 @@ class PlanReport:
         }
 
 
-def bucket(campaign_id: int, contact_id: int) -> int:
-    """Return the contact's stable bucket 0..9999 for this campaign (same on every run)."""
-    digest = hashlib.blake2b(f"{campaign_id}:{contact_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % BUCKETS
-
-
-def assign(b: int, holdout_bp: int, splits: Sequence[tuple[int, int]]) -> int | None:
-    """Return the variant id for bucket ``b``, or None for the holdout group.
-
-    The first ``holdout_bp`` buckets are the holdout; the rest are shared by the variants in
-    proportion to their splits (basis points of the non-holdout audience).
-    """
-    if b < holdout_bp:
-        return None
-    pos = (b - holdout_bp) * BUCKETS // (BUCKETS - holdout_bp)
-    acc = 0
-    for variant_id, split_bp in splits:
-        acc += split_bp
-        if pos < acc:
-            return variant_id
-    return splits[-1][0]
-
-
 def audience_ids(conn: sa.Connection, camp: Campaign) -> sa.Select[Any]:
     """Return a SELECT of the audience's contact ids (segments, tags, static list)."""
     aud = camp.audience
@@ -143,55 +119,6 @@ def _segments_query() -> Callable[..., sa.Select[Any]] | None:
         return None
     fn = getattr(module, "audience_query", None)
     return fn if callable(fn) else None
-
-
-@lru_cache(maxsize=512)
-def _zone(name: str | None) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-@dataclass
-class _SendTime:
-    """Compute each recipient's send time from the schedule, cached per (zone, hour)."""
-
-    schedule: dict[str, Any]
-    now: datetime
-    default_zone: ZoneInfo
-    _cache: dict[tuple[str, int, int], datetime] = field(default_factory=dict)
-
-    def __call__(self, zone_name: str | None, best_hour: float | None) -> datetime:
-        kind = self.schedule.get("kind", "now")
-        if kind == "now":
-            return self.now
-        if kind == "at":
-            return datetime.fromisoformat(self.schedule["at"]).astimezone(UTC)
-        zone = _zone(zone_name) or self.default_zone
-        hh, mm = 9, 0
-        if self.schedule.get("local_time"):
-            hh, mm = (int(x) for x in self.schedule["local_time"].split(":"))
-        if kind == "best_hour" and best_hour is not None and 0 <= best_hour < 24:
-            hh, mm = int(best_hour), 0
-        key = (zone.key, hh, mm)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = self._cache[key] = self._local(zone, hh, mm)
-        return hit
-
-    def _local(self, zone: ZoneInfo, hh: int, mm: int) -> datetime:
-        fixed = self.schedule.get("date")
-        if fixed:
-            day = date.fromisoformat(fixed)
-            return datetime.combine(day, time(hh, mm), zone).astimezone(UTC)
-        local_now = self.now.astimezone(zone)
-        candidate = datetime.combine(local_now.date(), time(hh, mm), zone)
-        if candidate < local_now:
-            candidate = datetime.combine(local_now.date() + timedelta(days=1), time(hh, mm), zone)
-        return candidate.astimezone(UTC)
 
 
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -307,7 +234,7 @@ class _Planner:
         ws_zone = self.conn.execute(
             sa.select(workspaces.c.timezone).where(workspaces.c.id == self.camp.workspace_id)
         ).scalar_one()
-        self.send_time = _SendTime(self.camp.schedule, self.now, _zone(ws_zone) or ZoneInfo("UTC"))
+        self.send_time = SendTime(self.camp.schedule, self.now, zone(ws_zone) or ZoneInfo("UTC"))
         self.bodies = {v.id: v.body for v in self.camp.variants}
         self.best_hour = self.camp.schedule.get("kind") == "best_hour"
         self._times: dict[datetime, Any] = {}
