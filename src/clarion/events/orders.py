@@ -18,17 +18,25 @@ import sqlalchemy as sa
 
 from clarion.audit.service import Actor, record
 from clarion.db.types import utcnow
+from clarion.events.bulk import json_insert
 from clarion.events.models import ContactRef, IngestResult, Reject
 from clarion.events.products import product_ids
 from clarion.events.refs import resolve_refs
 from clarion.events.service import insert_events
-from clarion.events.sql import chunks, upsert_insert
+from clarion.events.sql import chunks
 from clarion.events.tables import order_items
 from clarion.events.tables import orders as orders_table
 
 ORDER_EVENT = "order_completed"
 NO_EVENT_STATUSES = frozenset({"cancelled", "refunded"})
 _CHUNK = 1000
+ORDER_COLUMNS = (
+    "workspace_id", "contact_id", "external_id", "placed_at", "currency", "total", "status",
+    "attributes", "created_at",
+)  # fmt: skip
+ITEM_COLUMNS = (
+    "order_id", "workspace_id", "product_id", "sku", "name", "category", "quantity", "unit_price",
+)  # fmt: skip
 
 
 @dataclass
@@ -195,19 +203,22 @@ def ingest_orders(conn: sa.Connection, actor: Actor, orders: Sequence[OrderIn]) 
     pos_by_ext = {rows[k]["external_id"]: row_pos[k] for k in range(len(rows))}
     contact_by_pos = {row_pos[k]: rows[k]["contact_id"] for k in range(len(rows))}
     for part in chunks(len(rows), _CHUNK):
-        stmt = (
-            upsert_insert(conn, orders_table)
-            .on_conflict_do_nothing(index_elements=["workspace_id", "external_id"])
-            .returning(orders_table.c.id, orders_table.c.external_id)
+        stored = json_insert(
+            conn,
+            orders_table,
+            [rows[k] for k in part],
+            ORDER_COLUMNS,
+            conflict=("workspace_id", "external_id"),
+            returning="id, external_id",
         )
-        for new_id, ext in conn.execute(stmt, [rows[k] for k in part]).all():
+        for new_id, ext in stored:
             ids[pos_by_ext[ext]] = int(new_id)
 
     new = [(ids[i], orders[i]) for i in row_pos if ids[i] is not None]
     new_orders = [(int(oid), o) for oid, o in new if oid is not None]
     items = _item_rows(conn, ws, new_orders)
     for part in chunks(len(items), _CHUNK * 5):
-        conn.execute(order_items.insert(), [items[k] for k in part])
+        json_insert(conn, order_items, [items[k] for k in part], ITEM_COLUMNS)
     categories: dict[int, set[str]] = {}
     for item in items:
         if item["category"]:
