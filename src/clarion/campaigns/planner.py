@@ -84,6 +84,9 @@ def audience_ids(conn: sa.Connection, camp: Campaign) -> sa.Select[Any]:
     aud = camp.audience
     ws = camp.workspace_id
     parts: list[sa.ColumnElement[bool]] = []
+    # Unary plus: SQLite must not answer "workspace = ?" from an index on workspace_id, which
+    # would make every chunk read the whole workspace instead of walking the primary key.
+    same_ws = sa.literal_column("+contacts.workspace_id") == ws
     if aud.get("all"):
         parts.append(sa.true())
     if aud.get("tags"):
@@ -105,7 +108,7 @@ def audience_ids(conn: sa.Connection, camp: Campaign) -> sa.Select[Any]:
         )
     if segment_ids and query is not None:
         parts.append(contacts.c.id.in_(query(conn, ws, segment_ids)))
-    q = sa.select(contacts.c.id).where(contacts.c.workspace_id == ws, sa.or_(*parts))
+    q = sa.select(contacts.c.id).where(same_ws, sa.or_(*parts))
     if exclude_ids and query is not None:
         q = q.where(contacts.c.id.not_in(query(conn, ws, exclude_ids)))
     return q
@@ -436,6 +439,18 @@ def plan_chunk(
     return report, None
 
 
+def _refresh_statistics(engine: Engine) -> None:
+    """Give SQLite's query planner row counts (sampled, so it takes milliseconds).
+
+    Without statistics SQLite guesses that ``workspace_id = ?`` selects a few rows and scans a
+    whole workspace through that index for queries that should use the primary key.
+    """
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        for table in ("contacts", "consent_state", "messages", "contact_tags"):
+            conn.exec_driver_sql(f"ANALYZE {table}")
+
+
 def plan_campaign(
     engine: Engine,
     actor: Actor,
@@ -449,6 +464,8 @@ def plan_campaign(
     ``now`` is the planning instant (schedules and quiet hours count from it); default: now.
     """
     report = PlanReport()
+    if engine.dialect.name == "sqlite":
+        _refresh_statistics(engine)
     after: int | None = 0
     while after is not None:
         with engine.begin() as conn:
