@@ -192,3 +192,49 @@ def test_another_workspace_cannot_see_or_delete_a_contact(engine: Engine, actor:
         delete_contact(conn, other, cid or 0)
     with pytest.raises(NotFound), engine.connect() as conn:
         get_contact(conn, other.workspace_id, cid or 0)
+
+
+def test_different_external_ids_are_different_people_even_with_one_phone(
+    engine: Engine, actor: Actor
+) -> None:
+    # given a stored customer C1 with a phone
+    with engine.begin() as conn:
+        c1 = upsert_contacts(conn, actor, [ContactIn(external_id="C1", phone="+8613800138000")])
+    # when customer C2 arrives with the same phone (a shared family phone, a data error), once in
+    # a later call and once in the same call as a third customer C3 with it too
+    with engine.begin() as conn:
+        c2 = upsert_contacts(conn, actor, [ContactIn(external_id="C2", phone="+8613800138000")])
+        c3 = upsert_contacts(
+            conn,
+            actor,
+            [
+                ContactIn(external_id="C3", email="c3@example.com"),
+                ContactIn(external_id="C4", email="c3@example.com", first_name="Four"),
+            ],
+        )
+    # then each external id is its own contact; the shared key stays with its first owner
+    assert c2.created == 1 and c2.key_conflicts == 1 and c2.ids != c1.ids
+    assert c3.created == 2 and c3.key_conflicts == 1
+    with engine.connect() as conn:
+        found = resolve_contacts(
+            conn,
+            actor.workspace_id,
+            external_ids=["C1", "C2", "C3", "C4"],
+            phones=["+8613800138000"],
+        )
+        c4 = get_contact(conn, actor.workspace_id, found[("external_id", "C4")])
+    assert found[("phone", "+8613800138000")] == found[("external_id", "C1")]
+    assert (c4["email"], c4["first_name"]) == (None, "Four")
+    # and doing it all again changes nothing
+    with engine.begin() as conn:
+        again = upsert_contacts(
+            conn,
+            actor,
+            [
+                ContactIn(external_id="C1", phone="+8613800138000"),
+                ContactIn(external_id="C2", phone="+8613800138000"),
+                ContactIn(external_id="C3", email="c3@example.com"),
+                ContactIn(external_id="C4", email="c3@example.com", first_name="Four"),
+            ],
+        )
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 4)

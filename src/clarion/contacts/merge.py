@@ -81,23 +81,40 @@ def _find(parent: list[int], i: int) -> int:
     return i
 
 
-def _link(records: Sequence[CleanContact]) -> dict[int, list[int]]:
-    """Return groups of record positions that share a key (root -> members in input order)."""
+def _link(
+    records: Sequence[CleanContact],
+) -> tuple[dict[int, list[int]], list[str | None], set[tuple[int, str]]]:
+    """Group records that share a key; return groups, external id per group, dropped keys.
+
+    Records are linked through any shared key, except that two records with different external
+    ids are never the same person: the later one's shared phone or email is dropped instead
+    (returned as ``(position, key)``), so that each of them keeps its own contact.
+    """
     parent = list(range(len(records)))
+    ext = [r.external_id for r in records]  # the external id of each group, at its root
+    dropped: set[tuple[int, str]] = set()
     owners: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
     for i, r in enumerate(records):
-        for owner, value in zip(owners, (r.external_id, r.phone, r.email), strict=True):
+        for key, owner, value in zip(_KEYS, owners, (r.external_id, r.phone, r.email), strict=True):
             if value is None:
                 continue
             j = owner.setdefault(value, i)
-            if j != i:
-                a, b = _find(parent, i), _find(parent, j)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+            if j == i:
+                continue
+            a, b = _find(parent, i), _find(parent, j)
+            if a == b:
+                continue
+            ea, eb = ext[a], ext[b]
+            if ea is not None and eb is not None and ea != eb:
+                dropped.add((i, key))
+                continue
+            root, child = (a, b) if a < b else (b, a)
+            parent[child] = root
+            ext[root] = ea if ea is not None else eb
     groups: dict[int, list[int]] = {}
     for i in range(len(records)):
         groups.setdefault(_find(parent, i), []).append(i)
-    return groups
+    return groups, [ext[root] for root in groups], dropped
 
 
 def _lookup(
@@ -149,21 +166,23 @@ def merge_contacts(
     """Merge ``records`` into the workspace's contacts (see the module doc for precedence)."""
     if not records:
         return MergeResult([], [], 0)
-    groups = _link(records)
+    groups, group_ext, dropped = _link(records)
     stored, maps = _existing(conn, workspace_id, records)
 
     # Match each group to a stored contact, external id > phone > email; merge same targets.
+    # A stored contact with another external id is a different person, never a match.
     by_target: dict[int | None, list[list[int]]] = {}
-    for members in groups.values():
-        target = None
-        for key, found in zip(_KEYS, maps, strict=True):
-            for i in members:
-                value = getattr(records[i], key)
-                if value is not None and value in found:
-                    target = found[value]
-                    break
+    for members, ext in zip(groups.values(), group_ext, strict=True):
+        target = maps[0].get(ext) if ext is not None else None
+        for key, found in zip(_KEYS[1:], maps[1:], strict=True):
             if target is not None:
                 break
+            for i in members:
+                value = getattr(records[i], key)
+                cid = found.get(value) if value is not None else None
+                if cid is not None and stored[cid]["external_id"] in (None, ext):
+                    target = cid
+                    break
         by_target.setdefault(target, []).append(members)
 
     plans: list[tuple[int | None, list[int]]] = [(None, m) for m in by_target.pop(None, [])]
@@ -178,14 +197,24 @@ def merge_contacts(
     updates: list[dict[str, Any]] = []
     for target, members in plans:
         if target is None:
-            # A new person: no stored contact owns any of the keys, so nothing can conflict.
-            fields = dict(zip(PROFILE, _profile_of(records[members[0]]), strict=True))
-            attrs = dict(records[members[0]].attributes)
-            for i in members[1:]:
+            # A new person. Usually no stored contact owns any of its keys; if one does (it
+            # has another external id) or the key was dropped by linking, that key is skipped.
+            fields: dict[str, Any] = dict.fromkeys(PROFILE)
+            attrs: dict[str, Any] = {}
+            for i in members:
                 r = records[i]
+                skip = set()
+                for key, found in zip(_KEYS[1:], maps[1:], strict=True):
+                    value = getattr(r, key)
+                    if value is not None and (value in found or (i, key) in dropped):
+                        skip.add(key)
+                        conflicts += 1
                 for f, value in zip(PROFILE, _profile_of(r), strict=True):
-                    if value is not None and (f not in _PHONE_FACTS or r.phone is not None):
-                        fields[f] = value
+                    if value is None or f in skip:
+                        continue
+                    if f in _PHONE_FACTS and (r.phone is None or "phone" in skip):
+                        continue
+                    fields[f] = value
                 attrs.update(r.attributes)
             fields.update(
                 workspace_id=workspace_id,
@@ -208,8 +237,11 @@ def merge_contacts(
                 if value is None:
                     continue
                 owner = found.get(value)
-                if owner is not None and owner != target:
+                if (owner is not None and owner != target) or (i, key) in dropped:
                     conflicts += 1
+                    continue
+                if key == "external_id" and values["external_id"] not in (None, value):
+                    conflicts += 1  # never rewrite a contact's external id
                     continue
                 values[key] = value
                 if key == "phone":
