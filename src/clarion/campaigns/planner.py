@@ -478,6 +478,8 @@ def plan_campaign(
                 report=report,
                 now=now,
             )
+    if engine.dialect.name == "sqlite":
+        _refresh_statistics(engine)  # the outbox just grew: the dispatcher's claims need it
     with engine.begin() as conn:
         conn.execute(
             campaigns.update().where(campaigns.c.id == campaign_id).values(planned_at=utcnow())
