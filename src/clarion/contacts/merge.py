@@ -180,7 +180,7 @@ def merge_contacts(
             for i in members:
                 value = getattr(records[i], key)
                 cid = found.get(value) if value is not None else None
-                if cid is not None and stored[cid]["external_id"] in (None, ext):
+                if cid is not None and (ext is None or stored[cid]["external_id"] in (None, ext)):
                     target = cid
                     break
         by_target.setdefault(target, []).append(members)
