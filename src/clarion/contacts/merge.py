@@ -3,12 +3,14 @@
 Merge precedence (also in docs/import.md):
 
 1. **Linking.** Records of one batch that share any key (external id, E.164 phone or lower-cased
-   email) describe one person and are merged into one group, in input order.
+   email) describe one person and are merged into one group, in input order; but two different
+   external ids are never one person (the later record's shared phone/email is dropped).
 2. **Matching.** A group is matched to an existing contact by external id first, then phone, then
-   email (``external_id > phone > email``). If its keys point at several existing contacts, the
-   highest-precedence match wins and the other contacts are left untouched; a key that already
-   belongs to another contact is not moved (the row's value for it is ignored and counted as a
-   ``key_conflict``). Groups that match the same contact are merged.
+   email (``external_id > phone > email``); a contact with a different external id never
+   matches. If its keys point at several existing contacts, the highest-precedence match wins
+   and the other contacts are left untouched; a key that already belongs to another contact is
+   not moved (the row's value for it is ignored and counted as a ``key_conflict``), and an
+   external id once set is never rewritten. Groups that match the same contact are merged.
 3. **Values.** Starting from the existing contact (if any), each record of the group in input
    order overwrites a field when it has a non-empty value; empty cells never erase anything.
    Custom attributes are merged key by key the same way; tags and identities are only added.
