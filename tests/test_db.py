@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -106,3 +107,33 @@ def test_utc_helper() -> None:
     from clarion.db.types import utcnow
 
     assert utcnow().tzinfo is UTC
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    # given a SQLite database with a writer holding its write transaction open
+    from clarion.db.engine import create_engine_for, read_only
+
+    eng = create_engine_for(f"sqlite:///{tmp_path / 'x.db'}")
+    migrate.upgrade(eng)
+    with eng.begin() as writer:
+        ensure_workspace(writer)
+        # when a read-only connection reads meanwhile
+        with read_only(eng) as reader:
+            # then it answers at once (it would wait out busy_timeout with BEGIN IMMEDIATE)
+            assert reader.execute(sa.select(sa.func.count()).select_from(workspaces)).scalar() == 0
+    eng.dispose()
+
+
+def test_cli_error_line_shows_the_code(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from clarion.cli.common import handle_errors
+
+    @handle_errors
+    def boom() -> None:
+        raise ValidationFailed("bad value", field="phone", value="12")
+
+    with pytest.raises(typer.Exit):
+        boom()
+    err = capsys.readouterr().err
+    assert "[validation_failed]" in err and "field='phone'" in err

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
+from clarion.db.engine import read_only
 from clarion.errors import AuthError
 from clarion.workspaces.service import authenticate, require_scope
 
@@ -40,7 +41,7 @@ def current_actor(request: Request, engine: EngineDep) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("send an API key as 'Authorization: Bearer <key>'", field="authorization")
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return authenticate(conn, token.strip())
 
 

@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
@@ -59,7 +60,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ClarionError as exc:
-            console.print(f"[red]error[/red] [{exc.code}] {exc}", highlight=False)
+            console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc}')}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -31,9 +31,13 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    # IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking
-    # on a read-to-write upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking on a
+    # read-to-write upgrade. A connection opened with ``readonly=True`` (see ``read_only``) begins
+    # DEFERRED instead: in WAL mode it then neither waits for nor blocks any writer.
+    if conn.get_execution_options().get("readonly"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine_for(url: str, *, pool_size: int = 10) -> Engine:
@@ -58,6 +62,15 @@ def get_engine() -> Engine:
     """Return the process-wide engine for the configured database."""
     s = get_settings()
     return _engine_for(s.url, s.db_pool_size)
+
+
+def read_only(engine: Engine) -> sa.Connection:
+    """Return a connection for reads only: on SQLite it never takes the write lock.
+
+    Use it as ``with read_only(engine) as conn: ...``; writing through it on SQLite may fail with
+    "database is locked", which is the point: it is for reads.
+    """
+    return engine.connect().execution_options(readonly=True)
 
 
 def is_sqlite(bind: sa.Connection | Engine) -> bool:
