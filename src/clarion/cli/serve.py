@@ -1,0 +1,59 @@
+"""``clarion serve``: the REST API, with a delivery worker in the same process by default.
+
+One process that answers the API and also dispatches keeps the embedded default a single command;
+in production run ``clarion serve --no-worker`` behind a load balancer and ``clarion worker``
+processes beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import typer
+
+from clarion.cli.common import WorkspaceOpt, cli_actor, console, engine, handle_errors
+
+
+@handle_errors
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="TCP port (0 picks a free one)"),
+    worker: bool = typer.Option(True, "--worker/--no-worker", help="also run a delivery worker"),
+    workspace: str = WorkspaceOpt,
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING"),
+) -> None:
+    """Serve the API (OpenAPI at /docs) until interrupted."""
+    import uvicorn
+
+    from clarion.api.app import create_app
+    from clarion.cli.worker import setup_logging
+    from clarion.delivery.worker import run_worker
+
+    setup_logging(log_level)
+    eng = engine()
+    actor = cli_actor(eng, workspace)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(eng), host=host, port=port, log_config=None, access_log=False)
+    )
+
+    async def main() -> None:
+        # uvicorn owns SIGINT/SIGTERM; when it has shut down, the worker is told to finish too.
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[Any]] = []
+        if worker:
+            tasks.append(asyncio.create_task(run_worker(eng, actor.workspace_id, stop)))
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+    console.print(
+        f"serving on http://{host}:{port} (docs at /docs); worker {'on' if worker else 'off'}"
+    )
+    asyncio.run(main())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
