@@ -8,6 +8,9 @@ processes beside it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -33,13 +36,28 @@ def serve_cmd(
     setup_logging(log_level)
     eng = engine()
     actor = cli_actor(eng, workspace)
-    server = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        # uvicorn would re-raise the signal after its shutdown and kill the process before the
+        # worker has drained; the signals are handled below instead.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = Server(
         uvicorn.Config(create_app(eng), host=host, port=port, log_config=None, access_log=False)
     )
 
     async def main() -> None:
-        # uvicorn owns SIGINT/SIGTERM; when it has shut down, the worker is told to finish too.
         stop = asyncio.Event()
+
+        def shutdown() -> None:
+            stop.set()
+            server.should_exit = True
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, shutdown)
         tasks: list[asyncio.Task[Any]] = []
         if worker:
             tasks.append(asyncio.create_task(run_worker(eng, actor.workspace_id, stop)))
