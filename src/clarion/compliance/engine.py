@@ -168,13 +168,14 @@ def _rows(conn: sa.Connection, workspace_id: int, ids: Sequence[int]) -> dict[in
 
 
 def _consent(
-    conn: sa.Connection, workspace_id: int, ids: Sequence[int], channel: str, purpose: str
+    conn: sa.Connection, ids: Sequence[int], channel: str, purpose: str
 ) -> dict[int, tuple[str, bool]]:
     t = consent_state
     out: dict[int, tuple[str, bool]] = {}
+    # ``ids`` are already this workspace's contacts (read by ``_rows``): the primary key
+    # (contact_id, channel, purpose) is all the lookup needs.
     for i in range(0, len(ids), CHUNK):
         q = sa.select(t.c.contact_id, t.c.status, t.c.soft_opt_in).where(
-            t.c.workspace_id == workspace_id,
             in_values(conn, t.c.contact_id, ids[i : i + CHUNK]),
             t.c.channel == channel,
             t.c.purpose == purpose,
@@ -236,7 +237,7 @@ def evaluate(
         policy_overrides(conn, workspace_id), workspace_terms(conn, workspace_id), msg, purpose
     )
     found = [i for i in ids if i in rows]
-    consent = _consent(conn, workspace_id, found, channel, purpose)
+    consent = _consent(conn, found, channel, purpose)
     address = {i: (rows[i].email if channel == "email" else rows[i].phone) for i in found}
     blocked_addr = suppressed(conn, workspace_id, [a for a in address.values() if a], channel, at)
     codes = dict(
