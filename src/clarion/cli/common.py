@@ -60,7 +60,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ClarionError as exc:
-            console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc}')}", highlight=False)
+            console.print(
+                f"[red]error[/red] {escape(f'[{exc.code}] {exc}')}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
 
     return wrapper
