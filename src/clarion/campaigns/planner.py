@@ -30,7 +30,7 @@ from clarion.campaigns.variants import assign, bucket
 from clarion.compliance import Message, evaluate
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
-from clarion.delivery.bulk import db_time, executemany
+from clarion.delivery.bulk import db_time, insert_rows
 from clarion.delivery.routes import Route, load_routes, pick_route
 from clarion.delivery.tables import messages
 from clarion.errors import ValidationFailed
@@ -84,9 +84,14 @@ def audience_ids(conn: sa.Connection, camp: Campaign) -> sa.Select[Any]:
     aud = camp.audience
     ws = camp.workspace_id
     parts: list[sa.ColumnElement[bool]] = []
-    # Unary plus: SQLite must not answer "workspace = ?" from an index on workspace_id, which
-    # would make every chunk read the whole workspace instead of walking the primary key.
-    same_ws = sa.literal_column("+contacts.workspace_id") == ws
+    # Unary plus on SQLite: it must not answer "workspace = ?" from an index on workspace_id,
+    # which would make every chunk read the whole workspace instead of walking the primary key.
+    # (PostgreSQL estimates better without it.)
+    same_ws = (
+        sa.literal_column("+contacts.workspace_id") == ws
+        if conn.dialect.name == "sqlite"
+        else contacts.c.workspace_id == ws
+    )
     if aud.get("all"):
         parts.append(sa.true())
     if aud.get("tags"):
@@ -129,35 +134,37 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     return ins.on_conflict_do_nothing()
 
 
+#: Outbox columns in the order the planner builds rows, with their PostgreSQL types.
 _MESSAGE_COLUMNS = (
-    "workspace_id",
-    "campaign_id",
-    "contact_id",
-    "channel",
-    "send_at",
-    "queued_at",
-    "attempts",
-    "uncertain",
-    "variant_id",
-    "holdout",
-    "status",
-    "destination",
-    "route_id",
-    "body",
-    "encoding",
-    "parts",
-    "cost",
+    ("workspace_id", "bigint"),
+    ("campaign_id", "bigint"),
+    ("contact_id", "bigint"),
+    ("channel", "text"),
+    ("send_at", "timestamptz"),
+    ("queued_at", "timestamptz"),
+    ("attempts", "int"),
+    ("uncertain", "bool"),
+    ("variant_id", "bigint"),
+    ("holdout", "bool"),
+    ("status", "text"),
+    ("destination", "text"),
+    ("route_id", "bigint"),
+    ("body", "text"),
+    ("encoding", "text"),
+    ("parts", "int"),
+    ("cost", "numeric"),
 )
 
 
 def _insert_messages(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert outbox rows in one driver call; a (campaign, contact) already there is skipped."""
-    sql = (
-        f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)})"
-        f" VALUES ({', '.join('?' for _ in _MESSAGE_COLUMNS)})"
-        " ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+    """Insert outbox rows in one statement; a (campaign, contact) already there is skipped."""
+    insert_rows(
+        conn,
+        "messages",
+        _MESSAGE_COLUMNS,
+        rows,
+        on_conflict="ON CONFLICT (campaign_id, contact_id) DO NOTHING",
     )
-    executemany(conn, sql, rows, convert=False)
 
 
 #: Context names filled from contact columns; any other name is a custom attribute.
@@ -165,7 +172,13 @@ _CONTACT_FIELDS = ("first_name", "last_name", "phone", "email", "country", "loca
 
 
 def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int) -> Any:
-    existing = messages.alias("m")
+    # A correlated lookup on the (campaign, contact) unique index: one probe per contact,
+    # whatever the statistics say about the growing outbox.
+    existing = (
+        sa.select(messages.c.id)
+        .where(messages.c.campaign_id == camp.id, messages.c.contact_id == contacts.c.id)
+        .scalar_subquery()
+    )
     cols: list[Any] = [
         contacts.c.id,
         contacts.c.first_name,
@@ -178,15 +191,12 @@ def _chunk_query(camp: Campaign, audience: sa.Select[Any], after: int, size: int
         contacts.c.timezone,
         contacts.c.phone_timezone,
         contacts.c.locale,
-        existing.c.id.label("existing"),
+        existing.label("existing"),
     ]
     used = set().union(*(names_used(v.body) for v in camp.variants))
     if used - set(_CONTACT_FIELDS):  # custom attributes: decode the JSON only when needed
         cols.append(contacts.c.attributes)
-    joined = contacts.outerjoin(
-        existing,
-        sa.and_(existing.c.contact_id == contacts.c.id, existing.c.campaign_id == camp.id),
-    )
+    joined: Any = contacts
     if camp.schedule.get("kind") == "best_hour":
         from clarion.traits.tables import contact_traits as tr
 

@@ -123,3 +123,35 @@ def update_by_id(
     seq = [*used, "id", *where_used]
     # Values come converted (see db_time): skip the conversion pass.
     return executemany(conn, sql, [tuple(r[index[n]] for n in seq) for r in rows], convert=False)
+
+
+def insert_rows(
+    conn: sa.Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+    *,
+    on_conflict: str = "",
+) -> None:
+    """Insert many rows: one ``INSERT ... SELECT FROM unnest(arrays)`` on PostgreSQL (one
+    statement, one parameter per column), one executemany on SQLite.
+
+    ``columns`` names and PostgreSQL-types each column; ``on_conflict`` is appended as is
+    (e.g. ``ON CONFLICT (a, b) DO NOTHING``). Timestamps come converted with :func:`db_time`.
+    """
+    if not rows:
+        return
+    names = ", ".join(n for n, _ in columns)
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(f"%s::{t}[]" for _, t in columns)
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, [list(col) for col in zip(*rows, strict=True)])
+        finally:
+            cursor.close()
+        return
+    marks = ", ".join("?" for _ in columns)
+    executemany(
+        conn, f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", rows, convert=False
+    )

@@ -37,16 +37,19 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("workspace_id", sa.ForeignKey("workspaces.id"), nullable=False),
+    # workspace_id, variant_id and route_id carry no foreign key: they are copied from rows the
+    # planner has just read, and three referential checks per row cost a third of the bulk
+    # insert on PostgreSQL. campaign_id and contact_id keep theirs (deletes cascade).
+    sa.Column("workspace_id", BigId, nullable=False),
     sa.Column("campaign_id", sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
     sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("variant_id", sa.ForeignKey("campaign_variants.id", ondelete="SET NULL")),
+    sa.Column("variant_id", BigId),
     sa.Column("holdout", sa.Boolean, nullable=False, default=False),
     # holdout, queued, sending, submitted, delivered, failed, expired, cancelled, uncertain
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("channel", sa.String(20), nullable=False),
     sa.Column("destination", sa.String(320)),
-    sa.Column("route_id", sa.ForeignKey("routes.id")),
+    sa.Column("route_id", BigId),
     sa.Column("send_at", UTCDateTime, nullable=False),
     sa.Column("body", sa.Text),
     sa.Column("encoding", sa.String(10)),
@@ -68,7 +71,6 @@ messages = sa.Table(
     sa.UniqueConstraint("campaign_id", "contact_id"),
     sa.Index("ix_messages_due", "status", "send_at"),
     sa.Index("ix_messages_campaign_status", "campaign_id", "status"),
-    sa.Index("ix_messages_provider_id", "provider_id"),
 )
 
 message_attempts = sa.Table(

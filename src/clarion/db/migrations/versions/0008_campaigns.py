@@ -172,18 +172,6 @@ def upgrade() -> None:
             name=op.f("fk_messages_contact_id_contacts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["route_id"], ["routes.id"], name=op.f("fk_messages_route_id_routes")
-        ),
-        sa.ForeignKeyConstraint(
-            ["variant_id"],
-            ["campaign_variants.id"],
-            name=op.f("fk_messages_variant_id_campaign_variants"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"], ["workspaces.id"], name=op.f("fk_messages_workspace_id_workspaces")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint(
             "campaign_id", "contact_id", name=op.f("uq_messages_campaign_id_contact_id")
@@ -194,7 +182,6 @@ def upgrade() -> None:
             "ix_messages_campaign_status", ["campaign_id", "status"], unique=False
         )
         batch_op.create_index("ix_messages_due", ["status", "send_at"], unique=False)
-        batch_op.create_index("ix_messages_provider_id", ["provider_id"], unique=False)
 
     op.create_table(
         "message_attempts",
