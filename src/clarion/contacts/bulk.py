@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
 def executemany(
@@ -24,10 +29,16 @@ def executemany(
     if not rows:
         return
     keys = list(rows[0].keys())
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=keys)
-    processors = {}
+    # inline(): no RETURNING of the new key, which PostgreSQL's compiler would otherwise add.
+    compiled = stmt.inline().compile(dialect=conn.dialect, column_keys=keys)
+    processors: dict[str, Any] = {}
     for key in keys:
-        proc = table.c[key].type.bind_processor(conn.dialect)
+        column_type = table.c[key].type
+        if isinstance(column_type, sa.JSON):
+            # JSON text; the statement casts it (JSONB on PostgreSQL, text on SQLite).
+            processors[key] = _json_text
+            continue
+        proc = column_type.bind_processor(conn.dialect)
         if proc is not None:
             processors[key] = proc
     columns = list(compiled.positiontup) if compiled.positiontup is not None else keys
