@@ -41,6 +41,7 @@ def test_campaign_commands(cli: Any, make: Any) -> None:
     cid = str(camp["id"])
     assert cli("campaign", "estimate", cid)["cost"] == 0.02
     assert cli("campaign", "launch", cid)["planned"] == 2
+    assert cli("campaign", "plan", cid)["already_planned"] == 2  # a re-plan adds nothing
     # then its status shows the queue, and cancel recalls it
     assert cli("campaign", "status", cid)["messages"] == {"queued": 2}
     assert cli("campaign", "cancel", cid)["recalled"] == 2

@@ -118,6 +118,24 @@ def launch_cmd(campaign_id: int, workspace: str = WorkspaceOpt) -> None:
     print_json(launch(eng, actor, campaign_id).to_dict())
 
 
+@campaign_app.command("plan")
+@handle_errors
+def plan_cmd(campaign_id: int, workspace: str = WorkspaceOpt) -> None:
+    """Plan a launched campaign again (after a crash during launch); adds only what is missing."""
+    from clarion.campaigns.planner import plan_campaign
+    from clarion.campaigns.service import get_campaign
+
+    eng = engine()
+    actor = cli_actor(eng, workspace)
+    with eng.connect() as conn:
+        status = get_campaign(conn, actor.workspace_id, campaign_id).status
+    if status not in ("scheduled", "running", "paused"):
+        raise ValidationFailed(
+            f"campaign {campaign_id} is {status}: launch a draft instead", field="status"
+        )
+    print_json(plan_campaign(eng, actor, campaign_id).to_dict())
+
+
 @campaign_app.command("pause")
 @handle_errors
 def pause_cmd(
