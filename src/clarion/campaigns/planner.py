@@ -488,8 +488,12 @@ def plan_campaign(
                 report=report,
                 now=now,
             )
+    # The outbox just grew: the dispatcher's claims need the planner to know it.
     if engine.dialect.name == "sqlite":
-        _refresh_statistics(engine)  # the outbox just grew: the dispatcher's claims need it
+        _refresh_statistics(engine)
+    else:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE messages")
     with engine.begin() as conn:
         conn.execute(
             campaigns.update().where(campaigns.c.id == campaign_id).values(planned_at=utcnow())
