@@ -18,12 +18,13 @@ from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
 from clarion.demo.base import BASE_STEPS, DemoContext, Step, StepResult, timed
+from clarion.demo.campaign import send_campaign
 
 #: The reference "now" of a demo run unless one is given: fixed so runs are reproducible.
 DEFAULT_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 #: Every step of ``clarion demo``, in order. Features append ``(name, step)`` pairs.
-STEPS: list[tuple[str, Step]] = list(BASE_STEPS)
+STEPS: list[tuple[str, Step]] = [*BASE_STEPS, ("campaign", send_campaign)]
 
 
 @dataclass
