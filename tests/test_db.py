@@ -34,6 +34,15 @@ def test_migrations_match_the_declared_tables(engine: Engine) -> None:
     assert diff == []
 
 
+def test_migrations_have_one_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    # a second head means a feature branch was not merged: later migrations need one parent
+    assert ScriptDirectory.from_config(migrate.alembic_config()).get_heads() == [
+        "0009_merge_features"
+    ]
+
+
 def test_migrate_is_idempotent(engine: Engine) -> None:
     before = migrate.current_revisions(engine)
     after = migrate.upgrade(engine)
