@@ -13,16 +13,21 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import sqlite3
+import threading
 import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from sqlalchemy.engine import Engine
 
+from clarion.api.app import create_app
 from clarion.audit.service import Actor
 from clarion.db import migrate
 from clarion.db.engine import create_engine_for
@@ -109,3 +114,28 @@ def workspace_id(engine: Engine) -> int:
 def actor(workspace_id: int) -> Actor:
     """A CLI-like actor in the default workspace."""
     return Actor(workspace_id, "cli", "tester")
+
+
+@pytest.fixture
+def api_client(engine: Engine) -> Iterator[httpx.Client]:
+    """Serve the API for ``engine`` on 127.0.0.1:<ephemeral port>; yield a client for it.
+
+    The socket is bound and listening before the server thread starts, so requests queue in the
+    backlog instead of racing the startup: no sleep, no polling.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(engine), log_level="warning", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            yield c
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from sqlalchemy.engine import Engine
 
-from clarion.api.app import create_app
 from clarion.audit.service import Actor
 from clarion.campaigns.models import CampaignCreate
 from clarion.campaigns.service import create_campaign
@@ -156,24 +152,9 @@ def make(engine: Engine, actor: Actor) -> Factory:
 
 
 @pytest.fixture
-def client(engine: Engine) -> Iterator[httpx.Client]:
-    """Serve the API for ``engine`` on 127.0.0.1:<ephemeral port>; yield a client for it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            yield c
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def client(api_client: httpx.Client) -> httpx.Client:
+    """The API served on a loopback port (``api_client`` in tests/conftest.py)."""
+    return api_client
 
 
 @pytest.fixture

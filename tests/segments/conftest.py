@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.engine import Engine
 
-from clarion.api.app import create_app
 from clarion.audit.service import Actor
 from clarion.config import get_settings
 from clarion.workspaces.service import create_api_key
 
 
 @pytest.fixture
-def api(engine: Engine) -> Iterator[httpx.Client]:
-    """Serve the API for ``engine`` on 127.0.0.1 at an ephemeral port; yield a client.
-
-    The socket listens before the server thread starts, so the first request waits in the
-    backlog rather than racing the start-up.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def api(api_client: httpx.Client) -> httpx.Client:
+    """The API served on a loopback port (``api_client`` in tests/conftest.py)."""
+    return api_client
 
 
 @pytest.fixture
