@@ -19,36 +19,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from _common import PG_ADMIN_URL, pg_reachable, scratch_engine
 from clarion.audit.service import Actor
 from clarion.campaigns.control import launch
 from clarion.campaigns.models import CampaignCreate
 from clarion.campaigns.service import create_campaign
 from clarion.compliance.settings import set_policy
-from clarion.db import migrate
-from clarion.db.engine import create_engine_for
 from clarion.db.types import utcnow
 from clarion.delivery.routes import RouteCreate, create_route
 from clarion.delivery.tables import messages
 from clarion.workspaces.service import ensure_workspace
 
-PG_ADMIN_URL = os.environ.get(
-    "CLARION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 BODY_A = "Acme: Hi {{ first_name }}, spring sale: 20% off everything today. Reply STOP to opt out"
 BODY_B = "Acme: {{ first_name }}, your 20% spring discount ends tonight. Reply STOP to opt out"
 
@@ -57,32 +47,6 @@ def noon_zone() -> str:
     """Return a fixed-offset zone where it is now about noon, so quiet hours defer nobody."""
     off = 12 - utcnow().hour
     return "Etc/GMT" if off == 0 else (f"Etc/GMT-{off}" if off > 0 else f"Etc/GMT+{-off}")
-
-
-@contextmanager
-def database(kind: str) -> Iterator[Engine]:
-    """Yield a fresh, migrated database of ``kind`` and remove it afterwards."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            eng = create_engine_for(f"sqlite:///{Path(tmp) / 'bench.db'}")
-            migrate.upgrade(eng)
-            yield eng
-            eng.dispose()
-        return
-    admin = create_engine_for(PG_ADMIN_URL)
-    name = f"clarion_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    eng = create_engine_for(url, pool_size=4)
-    try:
-        migrate.upgrade(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(eng: Engine, ws: int, n: int) -> None:
@@ -216,7 +180,7 @@ async def dispatch(eng: Engine, ws: int, cid: int, due: int) -> tuple[float, int
 
 
 def run(kind: str, n: int, dispatch_n: int) -> None:
-    with database(kind) as eng:
+    with scratch_engine(kind) as eng:
         with eng.begin() as conn:
             ws = ensure_workspace(conn)
         actor = Actor(ws, "cli", "bench")
@@ -256,15 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     dispatch_n = args.dispatch if args.dispatch is not None else n
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for kind in kinds:
-        if kind == "postgresql":
-            try:
-                probe = create_engine_for(PG_ADMIN_URL)
-                with probe.connect() as conn:
-                    conn.execute(sa.text("SELECT 1"))
-                probe.dispose()
-            except Exception as exc:
-                print(f"[postgresql] skipped: unreachable ({exc.__class__.__name__})")
-                continue
+        if kind == "postgresql" and not pg_reachable():
+            print(f"[postgresql] skipped: unreachable at {PG_ADMIN_URL}")
+            continue
         run(kind, n, dispatch_n)
     return 0
 

@@ -19,10 +19,8 @@ import random
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,39 +30,9 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
-PG_ADMIN_URL = os.environ.get(
-    "CLARION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from _common import PG_ADMIN_URL, pg_reachable, scratch_url
+
 NAMES = ("page_view", "product_view", "add_to_cart", "app_open", "cart_abandoned")
-
-
-@contextmanager
-def database(kind: str, tmp: Path) -> Iterator[str]:
-    """Yield the URL of a fresh, empty database of ``kind`` (dropped afterwards for PostgreSQL)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"clarion_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def pg_reachable() -> bool:
-    try:
-        eng = sa.create_engine(PG_ADMIN_URL)
-        with eng.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:
-        return False
 
 
 def prepare(url: str, contacts: int) -> str:
@@ -190,7 +158,7 @@ def count_events(url: str) -> int:
 
 
 def run(kind: str, args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as url:
+    with scratch_url(kind) as url:
         token = prepare(url, args.contacts)
         bodies = payloads(args.events, args.batch, args.contacts)
         with serve(url, args.workers) as (base, pid):

@@ -18,22 +18,13 @@ as the campaign planner would. Reports recipients per second.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import sqlalchemy as sa
+from _common import PG_ADMIN_URL, pg_reachable, scratch_url
 
-PG_ADMIN_URL = os.environ.get(
-    "CLARION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 # A pool of common CJK characters (U+4E00..) for synthetic Chinese text and terms.
 CJK = [chr(c) for c in range(0x4E00, 0x4E00 + 2500)]
 LATIN = "abcdefghijklmnopqrstuvwxyz"
@@ -103,35 +94,6 @@ def bench_screening(n_messages: int, n_terms: int) -> None:
         f"{blocked:,} blocked, {len(planted):,} planted, {len(missed)} planted missed"
     )
     assert not missed, f"planted terms were missed in messages {missed[:5]}"
-
-
-@contextmanager
-def database(kind: str, tmp: Path) -> Iterator[str]:
-    """Yield the URL of a fresh, empty database of ``kind`` (dropped afterwards for PostgreSQL)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"clarion_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def pg_reachable() -> bool:
-    try:
-        eng = sa.create_engine(PG_ADMIN_URL)
-        with eng.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:
-        return False
 
 
 def bench_engine(kind: str, url: str, n: int) -> None:
@@ -217,7 +179,7 @@ def main() -> None:
         print(f"PostgreSQL at {PG_ADMIN_URL} unreachable: skipped", file=sys.stderr)
         kinds.remove("postgresql")
     for kind in kinds:
-        with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as url:
+        with scratch_url(kind) as url:
             bench_engine(kind, url, contacts)
 
 

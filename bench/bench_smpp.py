@@ -17,28 +17,18 @@ import asyncio
 import os
 import signal
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import orjson
 import sqlalchemy as sa
 
+from _common import PG_ADMIN_URL, pg_reachable, scratch_engine
 from clarion.audit.service import Actor
 from clarion.channels.base import OutboundMessage, Receipt
 from clarion.channels.smpp.client import Connector
 from clarion.channels.smpp.config import ConnectorConfig
 from clarion.channels.smpp.service import connector_config, create_connector
-from clarion.db import migrate
-from clarion.db.engine import create_engine_for
 from clarion.workspaces.service import ensure_workspace
-
-PG_ADMIN_URL = os.environ.get(
-    "CLARION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def rss_mib(pid: int | None = None) -> float:
@@ -52,40 +42,6 @@ def cpu_seconds(pid: int | None = None) -> float:
     with open(f"/proc/{pid or 'self'}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def database(kind: str) -> Iterator[sa.Engine | None]:
-    """Yield a migrated scratch database of ``kind``, or None if PostgreSQL is unreachable."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            eng = create_engine_for(f"sqlite:///{Path(tmp) / 'bench.db'}")
-            migrate.upgrade(eng)
-            yield eng
-            eng.dispose()
-        return
-    admin = create_engine_for(PG_ADMIN_URL)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:
-        print(f"PostgreSQL unreachable ({type(exc).__name__}): skipping --db postgresql")
-        admin.dispose()
-        yield None
-        return
-    name = f"clarion_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    eng = create_engine_for(url, pool_size=2)
-    try:
-        migrate.upgrade(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def stored_config(eng: sa.Engine, port: int, args: argparse.Namespace) -> ConnectorConfig:
@@ -192,9 +148,10 @@ async def run(cfg: ConnectorConfig, total: int, producers: int, sim_pid: int) ->
 
 
 async def bench(kind: str, args: argparse.Namespace) -> None:
-    with database(kind) as eng:
-        if eng is None:
-            return
+    if kind == "postgresql" and not pg_reachable():
+        print(f"PostgreSQL at {PG_ADMIN_URL} unreachable: skipping --db postgresql")
+        return
+    with scratch_engine(kind, pool_size=2) as eng:
         proc, port = await start_simulator()
         try:
             cfg = stored_config(eng, port, args)
