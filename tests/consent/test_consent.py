@@ -121,6 +121,26 @@ def test_only_changes_appends_nothing_when_the_status_is_the_same(
     assert count == 2
 
 
+def test_only_changes_does_not_re_add_an_old_opt_in_after_a_later_stop(
+    engine: Engine, actor: Actor, contact_id: int
+) -> None:
+    # given an imported opt-in and, later, a STOP
+    signup = ConsentIn(
+        contact_id, "sms", "marketing", "opted_in", "import", "row 2", T0 - timedelta(days=10)
+    )
+    stop = ConsentIn(contact_id, "sms", "marketing", "opted_out", "keyword", "STOP", T0)
+    with engine.begin() as conn:
+        assert record_consent(conn, actor, [signup], only_changes=True) == 1
+        assert record_consent(conn, actor, [stop]) == 1
+        # when the same file is imported again
+        appended = record_consent(conn, actor, [signup], only_changes=True)
+    # then the ledger gains nothing and the contact stays opted out
+    assert appended == 0
+    with engine.connect() as conn:
+        assert len(consent_history(conn, actor.workspace_id, contact_id)) == 2
+        assert current_consent(conn, actor.workspace_id, contact_id)[0]["status"] == "opted_out"
+
+
 def test_rebuild_derives_the_same_state_from_the_ledger_alone(
     engine: Engine, actor: Actor, contact_id: int
 ) -> None:

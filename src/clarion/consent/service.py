@@ -86,6 +86,23 @@ def _current(
     return state
 
 
+def _already_recorded(
+    conn: sa.Connection, contact_ids: Sequence[int]
+) -> set[tuple[int, str, str, str, datetime]]:
+    """Return (contact, channel, purpose, status, occurred_at) of these contacts' ledger entries."""
+    seen: set[tuple[int, str, str, str, datetime]] = set()
+    for part in _in_chunks(sorted(set(contact_ids))):
+        q = sa.select(
+            consent_ledger.c.contact_id,
+            consent_ledger.c.channel,
+            consent_ledger.c.purpose,
+            consent_ledger.c.status,
+            consent_ledger.c.occurred_at,
+        ).where(consent_ledger.c.contact_id.in_(part))
+        seen.update((r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(q))
+    return seen
+
+
 def record_consent(
     conn: sa.Connection,
     actor: Actor,
@@ -95,8 +112,9 @@ def record_consent(
 ) -> int:
     """Append ``entries`` to the ledger in bulk, move the state forward; return rows appended.
 
-    With ``only_changes`` an entry that repeats the current status is not appended: imports use
-    it so that re-running a file adds nothing.
+    With ``only_changes`` an entry is not appended when it repeats the current status, or when the
+    ledger already holds the same statement (same key, status and time): imports use it so that
+    re-running a file adds nothing, even when a later STOP has changed the state since.
     """
     if not entries:
         return 0
@@ -119,6 +137,7 @@ def record_consent(
 
     now = utcnow()
     current = _current(conn, ids) if only_changes else {}
+    recorded = _already_recorded(conn, ids) if only_changes else set()
     rows: list[dict[str, Any]] = []
     for e in sorted(entries, key=lambda e: e.occurred_at or now):
         at = e.occurred_at or now
@@ -126,6 +145,8 @@ def record_consent(
         if only_changes:
             seen = current.get(key)
             if seen is not None and (seen[0], seen[1]) == (e.status, e.soft_opt_in):
+                continue
+            if (e.contact_id, e.channel, e.purpose, e.status, at) in recorded:
                 continue
             if seen is None or at >= seen[2]:
                 current[key] = (e.status, e.soft_opt_in, at)
