@@ -13,7 +13,7 @@ from clarion.audit.service import Actor
 from clarion.consent.service import ConsentIn, consent_history, current_consent, record_consent
 from clarion.contacts.service import get_contact
 
-router = APIRouter(tags=["consent"])
+router = APIRouter(prefix="/v1", tags=["consent"])
 Reader = Annotated[Actor, Depends(require("consent:read"))]
 Writer = Annotated[Actor, Depends(require("consent:write"))]
 

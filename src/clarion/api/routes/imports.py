@@ -20,7 +20,7 @@ from clarion.imports.contacts import import_contacts, parse_map
 from clarion.imports.jobs import get_job, list_jobs
 from clarion.imports.readers import guess_format
 
-router = APIRouter(prefix="/imports", tags=["imports"])
+router = APIRouter(prefix="/v1/imports", tags=["imports"])
 Writer = Annotated[Actor, Depends(require("imports:write"))]
 #: Lines of the rejects CSV returned in the response (the counts cover all of them).
 MAX_REJECT_LINES = 1000
