@@ -154,7 +154,9 @@ def test_consent_is_recorded_and_read(client: TestClient, key_for: KeyFor) -> No
 def test_a_file_is_imported_through_the_api(client: TestClient, key_for: KeyFor) -> None:
     key = key_for("imports:write")
     body = b"phone,first_name,country\n030 1234567,Eva,DE\n12,Bad,DE\n"
-    r = client.post("/v1/imports/contacts", params={"filename": "list.csv"}, content=body, headers=key)
+    r = client.post(
+        "/v1/imports/contacts", params={"filename": "list.csv"}, content=body, headers=key
+    )
     assert r.status_code == 201, r.text
     report = r.json()
     assert report["outcomes"] == {"created": 1} and report["rejected"] == 1
