@@ -1,48 +1,23 @@
-"""Decode GSM 03.38 default-alphabet septets (one per octet, as SMPP carries them) to text.
+"""Read a ``short_message`` as text according to its SMPP ``data_coding`` (SMPP 3.4, 5.2.19).
 
-Only decoding lives here, for MO messages and receipts; encoding and splitting belong to the
-text engine (``clarion.messages.encoding``).
+Only the SMPP-specific part lives here: which alphabet a ``data_coding`` value names, including
+the message-class coding group (0xF0-0xFF). The GSM 03.38 alphabet itself, and decoding septets,
+belong to the text engine (``clarion.messages.encoding``).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-# 3GPP TS 23.038 6.2.1, the default alphabet in code order (0x1B is the escape).
-_BASIC: Final = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-# 6.2.1.1, the extension table reached through the escape.
-_EXTENSION: Final = {
-    0x0A: "\f",
-    0x14: "^",
-    0x28: "{",
-    0x29: "}",
-    0x2F: "\\",
-    0x3C: "[",
-    0x3D: "~",
-    0x3E: "]",
-    0x40: "|",
-    0x65: "€",
-}
-assert len(_BASIC) == 128
+from clarion.messages.encoding import decode_septets as _decode_septets
+
+# SMPP carries unpacked septets one per octet; some SMSCs leave the eighth bit set.
+_SEVEN_BITS: Final = bytes(b & 0x7F for b in range(256))
 
 
 def decode_septets(data: bytes) -> str:
     """Return the text of unpacked GSM-7 septets (unknown escapes read as a space, per 6.2.1.1)."""
-    out: list[str] = []
-    escape = False
-    for octet in data:
-        code = octet & 0x7F
-        if escape:
-            out.append(_EXTENSION.get(code, " " if code != 0x1B else ""))
-            escape = False
-        elif code == 0x1B:
-            escape = True
-        else:
-            out.append(_BASIC[code])
-    return "".join(out)
+    return _decode_septets(data.translate(_SEVEN_BITS))
 
 
 def decode_text(data: bytes, data_coding: int, *, default: str = "gsm7") -> str:
