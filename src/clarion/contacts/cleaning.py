@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -39,6 +39,12 @@ class ContactIn:
     attributes: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     identities: dict[str, str] = field(default_factory=dict)  # namespace -> value
+
+
+#: The profile fields a client, an import column or an identify trait may set, in table order.
+PROFILE_INPUTS: tuple[str, ...] = tuple(
+    f.name for f in fields(ContactIn) if f.name not in ("attributes", "tags", "identities")
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,22 +7,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from clarion.audit.service import Actor
+from clarion.contacts.cleaning import PROFILE_INPUTS
 from clarion.contacts.service import ContactIn, get_contact, upsert_contacts
 from clarion.errors import ValidationFailed
 from clarion.events.models import ContactRef
 from clarion.events.refs import NO_REF
 
-#: Traits that are profile fields; every other trait (but tags and identities) is an attribute.
-PROFILE_TRAITS = (
-    "external_id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "locale",
-    "country",
-    "timezone",
-)
 _KEYS = ("external_id", "phone", "email")
 
 
@@ -36,7 +26,7 @@ def _as_text(name: str, value: Any) -> str | None:
 
 def traits_to_contact(traits: dict[str, Any]) -> ContactIn:
     """Return the contact record the traits describe (profile fields, tags, identities, rest)."""
-    fields = {name: _as_text(name, traits.get(name)) for name in PROFILE_TRAITS}
+    fields = {name: _as_text(name, traits.get(name)) for name in PROFILE_INPUTS}
     tags = traits.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ValidationFailed("trait tags must be a list of text", field="traits.tags", value=tags)
@@ -47,7 +37,7 @@ def traits_to_contact(traits: dict[str, Any]) -> ContactIn:
             field="traits.identities",
             value=identities,
         )
-    skip = {*PROFILE_TRAITS, "tags", "identities"}
+    skip = {*PROFILE_INPUTS, "tags", "identities"}
     attributes = {k: v for k, v in traits.items() if k not in skip}
     return ContactIn(**fields, attributes=attributes, tags=list(tags), identities=identities)
 

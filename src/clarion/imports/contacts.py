@@ -36,22 +36,19 @@ from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
 from clarion.consent.service import CHANNELS, PURPOSES, ConsentIn, record_consent
-from clarion.contacts.cleaning import CleanContact, ConsentItem, ContactIn, Reject, clean_contact
+from clarion.contacts.cleaning import (
+    PROFILE_INPUTS,
+    CleanContact,
+    ConsentItem,
+    ContactIn,
+    Reject,
+    clean_contact,
+)
 from clarion.contacts.service import apply_clean, workspace_region
 from clarion.errors import ValidationFailed
 from clarion.imports.pipeline import CHUNK_ROWS, Cleaned, ImportReport, run_import
 from clarion.imports.readers import Row, RowError
 
-PROFILE_TARGETS = (
-    "external_id",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "locale",
-    "country",
-    "timezone",
-)
 ALIASES = {
     "id": "external_id",
     "externalid": "external_id",
@@ -132,7 +129,7 @@ def target_for(header: str, mapping: Mapping[str, str] | None = None) -> str:
             return validate_target(explicit, header)
     norm = normalise_header(header)
     norm = ALIASES.get(norm, norm)
-    if norm in PROFILE_TARGETS or norm == "tags" or norm in CONSENT_META or _is_consent(norm):
+    if norm in PROFILE_INPUTS or norm == "tags" or norm in CONSENT_META or _is_consent(norm):
         return norm
     if norm in PLATFORMS:
         return f"identity:{norm}"
@@ -146,7 +143,7 @@ def validate_target(target: str, header: str = "") -> str:
     """Return ``target`` if it is a known target of a contacts column, else raise."""
     t = target.strip()
     norm = ALIASES.get(normalise_header(t), normalise_header(t))
-    if norm in PROFILE_TARGETS or norm in ("tags", "ignore") or norm in CONSENT_META:
+    if norm in PROFILE_INPUTS or norm in ("tags", "ignore") or norm in CONSENT_META:
         return norm
     if _is_consent(norm):
         return norm
@@ -157,7 +154,7 @@ def validate_target(target: str, header: str = "") -> str:
         f"cannot map column {header!r} to {target!r}",
         field="map",
         value=f"{header}={target}",
-        allowed=[*PROFILE_TARGETS, "tags", "identity:<ns>", "attribute:<name>", "ignore"],
+        allowed=[*PROFILE_INPUTS, "tags", "identity:<ns>", "attribute:<name>", "ignore"],
     )
 
 
@@ -214,7 +211,7 @@ def _row_to_contact(
         if isinstance(raw, str) and "\ufffd" in raw:
             rejects.append(Reject(number, header, raw, "bad_encoding"))
             continue
-        if target in PROFILE_TARGETS:
+        if target in PROFILE_INPUTS:
             setattr(rec, target, raw if isinstance(raw, str) else str(raw))
         elif target == "tags":
             tags = raw if isinstance(raw, list) else _TAG_SPLIT.split(str(raw))
