@@ -22,10 +22,10 @@ from clarion.compliance.policies import Policy, builtin, jurisdictions_for, reso
 from clarion.compliance.quiet_hours import next_allowed, resolve_zone, zone
 from clarion.compliance.screening import Screening, build_screener
 from clarion.compliance.settings import policy_overrides, workspace_terms
-from clarion.compliance.sql import in_values
 from clarion.compliance.suppression import suppressed
 from clarion.consent.tables import consent_state
 from clarion.contacts.tables import contacts
+from clarion.db.sql import in_values
 from clarion.errors import ValidationFailed
 from clarion.workspaces.tables import workspaces
 

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from clarion.compliance.sql import in_values
 from clarion.compliance.tables import compliance_send_log
+from clarion.db.sql import in_values
 from clarion.errors import ValidationFailed
 
 #: Contacts per IN list: well under every database's parameter limit.

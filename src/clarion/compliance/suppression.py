@@ -15,8 +15,8 @@ import phonenumbers
 import sqlalchemy as sa
 
 from clarion.audit.service import Actor, record
-from clarion.compliance.sql import in_values
 from clarion.compliance.tables import compliance_suppressions
+from clarion.db.sql import in_values
 from clarion.db.types import utcnow
 from clarion.errors import NotFound, ValidationFailed
 

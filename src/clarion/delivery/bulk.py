@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -60,17 +59,6 @@ def executemany(
         return int(cursor.rowcount)
     finally:
         cursor.close()
-
-
-def id_in(column: sa.ColumnElement[Any], ids: Sequence[Any], conn: sa.Connection) -> Any:
-    """Return ``column IN ids``; on PostgreSQL ``= ANY(array)``, one parameter for any count.
-
-    An expanding IN of thousands of ids costs SQLAlchemy a bind per id on every execution.
-    """
-    if conn.dialect.name == "postgresql":
-        elem = sa.BigInteger() if all(isinstance(i, int) for i in ids) else sa.Text()
-        return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(elem)))
-    return column.in_(list(ids))
 
 
 def update_by_id(

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from clarion.campaigns.tables import campaigns
 from clarion.compliance import SendLogRow, log_sends
 from clarion.contacts.tables import contacts
-from clarion.delivery.bulk import db_time, id_in, update_by_id
+from clarion.db.sql import in_values
+from clarion.delivery.bulk import db_time, update_by_id
 from clarion.delivery.routes import Route, load_routes, pick_route, routes_by_id
 from clarion.delivery.tables import message_attempts, messages
 
@@ -98,7 +99,7 @@ def record_submitted(
                 sa.literal("submitted"),
                 messages.c.provider_id,
                 sa.literal(now, type_=message_attempts.c.at.type),
-            ).where(id_in(messages.c.id, ids, conn), messages.c.status == "submitted"),
+            ).where(in_values(conn, messages.c.id, ids), messages.c.status == "submitted"),
         )
     )
     extra = [(d.message_id, pid) for d in done for pid in d.provider_ids[1:]]
@@ -124,7 +125,7 @@ def _log_sends(conn: sa.Connection, ids: Sequence[int], now: datetime) -> None:
             campaigns.c.purpose,
         )
         .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .where(id_in(messages.c.id, ids, conn), messages.c.status == "submitted")
+        .where(in_values(conn, messages.c.id, ids), messages.c.status == "submitted")
     ).all()
     log_sends(
         conn,

@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from clarion.channels.base import Receipt
-from clarion.delivery.bulk import db_time, id_in, update_by_id
+from clarion.db.sql import in_values
+from clarion.delivery.bulk import db_time, update_by_id
 from clarion.delivery.outcomes import Failure, fail_or_failover
 from clarion.delivery.tables import message_attempts, messages
 
@@ -41,7 +42,7 @@ def apply_receipts(
             sa.select(message_attempts.c.provider_id, message_attempts.c.message_id)
             .join(messages, messages.c.id == message_attempts.c.message_id)
             .where(
-                id_in(message_attempts.c.provider_id, ids[start : start + 5000], conn),
+                in_values(conn, message_attempts.c.provider_id, ids[start : start + 5000]),
                 message_attempts.c.result == "submitted",
                 messages.c.route_id == message_attempts.c.route_id,
                 messages.c.status.in_(OPEN_STATES),
@@ -82,7 +83,7 @@ def apply_receipts(
                     messages.c.route_id,
                     sa.literal("delivered"),
                     sa.literal(now, type_=message_attempts.c.at.type),
-                ).where(id_in(messages.c.id, list(delivered), conn)),
+                ).where(in_values(conn, messages.c.id, list(delivered))),
             )
         )
     out.update(fail_or_failover(conn, list(failures.values()), now=now, expect=OPEN_STATES))

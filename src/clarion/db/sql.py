@@ -1,4 +1,4 @@
-"""SQL helpers shared by the compliance queries."""
+"""SQL helpers shared by every feature's set-based queries."""
 
 from __future__ import annotations
 
