@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from clarion.audit.service import Actor, record
 from clarion.consent.tables import consent_ledger, consent_state
 from clarion.contacts.tables import contacts
+from clarion.db.sql import in_values
 from clarion.db.types import utcnow
 from clarion.errors import NotFound, ValidationFailed
 
@@ -80,7 +81,7 @@ def _current(
             consent_state.c.status,
             consent_state.c.soft_opt_in,
             consent_state.c.since,
-        ).where(consent_state.c.contact_id.in_(part))
+        ).where(in_values(conn, consent_state.c.contact_id, part))
         for r in conn.execute(q):
             state[(r.contact_id, r.channel, r.purpose)] = (r.status, r.soft_opt_in, r.since)
     return state
@@ -98,7 +99,7 @@ def _already_recorded(
             consent_ledger.c.purpose,
             consent_ledger.c.status,
             consent_ledger.c.occurred_at,
-        ).where(consent_ledger.c.contact_id.in_(part))
+        ).where(in_values(conn, consent_ledger.c.contact_id, part))
         seen.update((r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(q))
     return seen
 
@@ -127,7 +128,7 @@ def record_consent(
         known.update(
             conn.execute(
                 sa.select(contacts.c.id).where(
-                    contacts.c.workspace_id == ws, contacts.c.id.in_(part)
+                    contacts.c.workspace_id == ws, in_values(conn, contacts.c.id, part)
                 )
             ).scalars()
         )
