@@ -14,18 +14,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
-from clarion.api.deps import ConnDep, EngineDep, current_actor, require
+from clarion.api.deps import ConnDep, EngineDep, require
 from clarion.audit.service import Actor
 from clarion.errors import ValidationFailed
 from clarion.events.models import ContactRef, IngestResult, TrackIn
 from clarion.events.orders import LineItemIn, OrderIn, ingest_orders
 from clarion.events.products import ProductIn, list_products, upsert_products
 from clarion.events.service import identify, track
-from clarion.workspaces.service import require_scope
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -36,24 +35,16 @@ _SQLITE_GATE = threading.Lock()
 def _gate(engine: Engine) -> Iterator[None]:
     """On SQLite, let one ingestion request of this process at a time reach the database.
 
-    SQLite admits one writer, and every transaction here begins ``IMMEDIATE`` (reads too). The
-    others wait in SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and so
-    wastes most of the time the lock is free; queuing on a lock hands the database over at
-    once. PostgreSQL writes concurrently and is not gated.
+    SQLite admits one writer, and every write transaction begins ``IMMEDIATE``. The others wait
+    in SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and so wastes most of
+    the time the lock is free; queuing on a lock hands the database over at once. PostgreSQL
+    writes concurrently and is not gated.
     """
     if engine.dialect.name != "sqlite":
         yield
         return
     with _SQLITE_GATE:
         yield
-
-
-def _writer(request: Request, engine: EngineDep) -> Actor:
-    """Return the request's actor, authenticated inside the gate, if it may write events."""
-    with _gate(engine):
-        actor = current_actor(request, engine)
-    require_scope(actor, "events:write")
-    return actor
 
 
 @contextmanager
@@ -68,7 +59,7 @@ def _transaction(engine: Engine) -> Iterator[sa.Connection]:
 
 
 MAX_BATCH = 5000
-Writer = Annotated[Actor, Depends(_writer)]
+Writer = Annotated[Actor, Depends(require("events:write"))]
 Reader = Annotated[Actor, Depends(require("reports:read"))]
 
 
@@ -252,8 +243,6 @@ def products_upsert_route(
         return {"upserted": upsert_products(conn, actor, items)}
 
 
-# The reader takes the actor before the connection: on SQLite the connection's transaction holds
-# the write lock, and authenticating on a second connection after it would wait on that lock.
 @router.get("/products")
 def products_list_route(
     actor: Reader,
