@@ -21,7 +21,6 @@ from clarion.delivery.routes import RouteCreate, create_route, list_routes, set_
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 
-# The actor comes before the connection: on SQLite the route's transaction holds the write lock.
 Reader = Annotated[Actor, Depends(require("campaigns:read"))]
 Writer = Annotated[Actor, Depends(require("campaigns:write"))]
 Admin = Annotated[Actor, Depends(require("admin"))]

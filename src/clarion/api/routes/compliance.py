@@ -19,7 +19,6 @@ from clarion.db.types import utcnow
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 
-# The actor comes before the connection: on SQLite the route's transaction holds the write lock.
 Reader = Annotated[Actor, Depends(require("consent:read"))]
 Writer = Annotated[Actor, Depends(require("consent:write"))]
 Admin = Annotated[Actor, Depends(require("admin"))]

@@ -16,7 +16,6 @@ from clarion.channels.smpp import service
 
 router = APIRouter(prefix="/v1/connectors/smpp", tags=["connectors"])
 
-# The actor comes before the connection: on SQLite the route's transaction holds the write lock.
 Admin = Annotated[Actor, Depends(require("admin"))]
 
 

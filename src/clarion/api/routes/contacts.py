@@ -20,8 +20,6 @@ from clarion.contacts.service import (
 from clarion.errors import ValidationFailed
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
-# Routes take the actor before the connection: authentication reads the database, and on SQLite
-# a read waiting behind the route's own open write transaction would wait for ever.
 Reader = Annotated[Actor, Depends(require("contacts:read"))]
 Writer = Annotated[Actor, Depends(require("contacts:write"))]
 

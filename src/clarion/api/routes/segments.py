@@ -22,7 +22,6 @@ from clarion.segments.text import parse_text
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 Reader = Annotated[Actor, Depends(require("segments:read"))]
 Writer = Annotated[Actor, Depends(require("segments:write"))]
-# Routes take the actor before the connection (SQLite: the transaction holds the write lock).
 
 
 class RulesIn(BaseModel):
