@@ -28,9 +28,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-PG_ADMIN_URL = os.environ.get(
-    "CLARION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from _common import PG_ADMIN_URL
+
 US_AREAS = ["212", "213", "312", "415", "617", "646", "650", "702", "713", "718", "917", "206"]
 CN_PREFIXES = [f"13{d}" for d in range(10)] + ["150", "151", "152", "158", "159", "186", "188"]
 FIRST = ["Li", "Wei", "Anna", "John", "Maria", "Jonas", "Emma", "Chen", "Olivia", "Lukas"]

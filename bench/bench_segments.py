@@ -17,7 +17,6 @@ The SQLite file is cached under bench/out/ and PostgreSQL data in database ``cla
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from _common import PG_ADMIN_URL
 from clarion.audit.service import Actor
 from clarion.db import migrate
 from clarion.db.engine import create_engine_for
@@ -36,9 +36,6 @@ from clarion.segments import query, service
 from clarion.segments.text import parse_text
 from clarion.workspaces.service import ensure_workspace
 
-PG_ADMIN_URL = os.environ.get(
-    "CLARION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 OUT = Path(__file__).parent / "out"
 SEGMENTS = {
     "three conditions": (
