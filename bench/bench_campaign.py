@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -39,8 +40,13 @@ from clarion.delivery.routes import RouteCreate, create_route
 from clarion.delivery.tables import messages
 from clarion.workspaces.service import ensure_workspace
 
-BODY_A = "Acme: Hi {{ first_name }}, spring sale: 20% off everything today. Reply STOP to opt out"
-BODY_B = "Acme: {{ first_name }}, your 20% spring discount ends tonight. Reply STOP to opt out"
+BODY_A = (
+    "Acme: Hi {{ contact.first_name }}, spring sale: 20% off everything today. "
+    "Reply STOP to opt out"
+)
+BODY_B = (
+    "Acme: {{ contact.first_name }}, your 20% spring discount ends tonight. Reply STOP to opt out"
+)
 
 
 def noon_zone() -> str:
@@ -179,6 +185,28 @@ async def dispatch(eng: Engine, ws: int, cid: int, due: int) -> tuple[float, int
     return elapsed, delivered
 
 
+def server_cpu(eng: Engine) -> float:
+    """Return the CPU seconds used so far by the PostgreSQL backends serving this database
+    (0 on SQLite, or when the server's processes cannot be read): with the client's CPU it
+    gives a figure that does not depend on what else the machine is doing."""
+    if eng.dialect.name != "postgresql":
+        return 0.0
+    with eng.connect() as conn:
+        pids = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+
 def run(kind: str, n: int, dispatch_n: int) -> None:
     with scratch_engine(kind) as eng:
         with eng.begin() as conn:
@@ -188,24 +216,35 @@ def run(kind: str, n: int, dispatch_n: int) -> None:
         seed(eng, ws, n)
         print(f"[{kind}] seeded {n:,} contacts with consent in {time.perf_counter() - t:.1f} s")
         cid = setup_campaign(eng, actor, "sim")
-        t, cpu = time.perf_counter(), time.process_time()
+        t, cpu, db_cpu = time.perf_counter(), time.process_time(), server_cpu(eng)
         report = launch(eng, actor, cid)
         plan_s = time.perf_counter() - t
         plan_cpu = time.process_time() - cpu
+        db_cpu = server_cpu(eng) - db_cpu
         print(
             f"[{kind}] planned {n:,} recipients in {plan_s:.1f} s ({n / plan_s:,.0f}/s): "
             f"{report.planned:,} queued, {report.holdout:,} holdout, "
             f"{sum(report.excluded.values()):,} excluded, {report.parts:,} parts, "
-            f"cost {report.cost:,.2f}; {plan_cpu:.1f} s CPU in this process"
+            f"cost {report.cost:,.2f}; CPU {plan_cpu:.1f} s in this process"
+            + (f", {db_cpu:.1f} s in the database server" if db_cpu else "")
+            + f"; load average {os.getloadavg()[0]:.1f}"
         )
         due = limit_dispatch(eng, cid, dispatch_n)
-        cpu = time.process_time()
+        cpu, db_cpu = time.process_time(), server_cpu(eng)
         elapsed, delivered = asyncio.run(dispatch(eng, ws, cid, due))
         cpu = time.process_time() - cpu
+        db_cpu = server_cpu(eng) - db_cpu
+        per = 1e6 / max(delivered, 1)
         print(
             f"[{kind}] dispatched {delivered:,} messages (submit + receipt) in {elapsed:.1f} s: "
-            f"{delivered / elapsed:,.0f} messages/s; worker CPU {cpu:.1f} s"
-            f" ({cpu / max(delivered, 1) * 1e6:.0f} us/message)"
+            f"{delivered / elapsed:,.0f} messages/s; worker CPU {cpu:.1f} s ({cpu * per:.0f} us"
+            "/message)"
+            + (
+                f", database server {db_cpu:.1f} s ({db_cpu * per:.0f} us/message)"
+                if db_cpu
+                else ""
+            )
+            + f"; load average {os.getloadavg()[0]:.1f}"
         )
 
 

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -132,16 +133,17 @@ def run_one(kind: str, csv_path: Path, workers: int | None) -> None:
 
     url, pg_name = _database(kind)
     engine = create_engine_for(url)
+    backends = _watch_backends(engine)
     try:
         migrate.upgrade(engine)
         with engine.begin() as conn:
             actor = Actor(ensure_workspace(conn, default_region="US"), "system", "bench")
         rejects = csv_path.with_name(f"rejects-{kind}.csv")
-        cpu0 = _cpu()
+        cpu0, db0 = _cpu(), _server_cpu(backends)
         first = import_contacts(engine, actor, csv_path, rejects_path=rejects, workers=workers)
-        cpu1 = _cpu()
+        cpu1, db1 = _cpu(), _server_cpu(backends)
         again = import_contacts(engine, actor, csv_path, rejects_path=rejects, workers=workers)
-        cpu2 = _cpu()
+        cpu2, db2 = _cpu(), _server_cpu(backends)
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT count(*) FROM contacts")).scalar_one()
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -164,11 +166,45 @@ def run_one(kind: str, csv_path: Path, workers: int | None) -> None:
             f"{cpu2[0] - cpu1[0]:.1f}, {cpu2[1] - cpu1[1]:.1f}; load average now "
             f"{os.getloadavg()[0]:.1f}"
         )
+        if db0 is not None and db1 is not None and db2 is not None:
+            print(
+                f"[{kind}] PostgreSQL server CPU seconds (this import's backends): "
+                f"first {db1 - db0:.1f}, re-import {db2 - db1:.1f}"
+            )
         assert again.outcomes.get("created", 0) == 0 and again.outcomes.get("updated", 0) == 0
     finally:
         engine.dispose()
         if pg_name:
             _drop(pg_name)
+
+
+def _watch_backends(engine: sa.Engine) -> set[int]:
+    """Collect the process ids of the PostgreSQL backends this engine's connections use."""
+    pids: set[int] = set()
+    if engine.dialect.name == "postgresql":
+
+        @sa.event.listens_for(engine, "connect")
+        def _remember(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            pids.add(int(cursor.fetchone()[0]))
+            cursor.close()
+
+    return pids
+
+
+def _server_cpu(pids: set[int]) -> float | None:
+    """Return the CPU seconds used by these PostgreSQL backends (same machine), else None."""
+    if not pids:
+        return None
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _cpu() -> tuple[float, float]:

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     default_region: str = Field("US", description="ISO country used when a number has no +prefix")
     default_timezone: str = Field("UTC", description="workspace time zone when none is known")
     db_pool_size: int = 10
+    link_base_url: str = Field(
+        "http://127.0.0.1:8000/l", description="short-link prefix for workspaces without their own"
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -108,7 +108,10 @@ def new_campaign(engine: Engine, actor: Actor, **kw: Any) -> int:
         "name": "Spring sale",
         "audience": {"all": True},
         "variants": [
-            {"name": "A", "body": "Acme: Hi {{ first_name }}, 20% off today. Reply STOP to opt out"}
+            {
+                "name": "A",
+                "body": "Acme: Hi {{ contact.first_name }}, 20% off today. Reply STOP to opt out",
+            }
         ],
     }
     spec.update(kw)

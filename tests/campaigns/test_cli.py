@@ -36,13 +36,25 @@ def test_campaign_commands(cli: Any, make: Any) -> None:
     # when a campaign is created from options, estimated and launched
     camp = cli(
         "campaign", "create", "--name", "Hello", "--all",
-        "--body", "Acme: hi {{ first_name }}. Reply STOP to opt out",
+        "--body", "Acme: hi {{ contact.first_name }}. Reply STOP to opt out",
     )  # fmt: skip
     cid = str(camp["id"])
     assert cli("campaign", "estimate", cid)["cost"] == 0.02
-    assert cli("campaign", "launch", cid)["planned"] == 2
+    assert cli("campaign", "launch", "--wait", cid)["planned"] == 2
     assert cli("campaign", "plan", cid)["already_planned"] == 2  # a re-plan adds nothing
     # then its status shows the queue, and cancel recalls it
     assert cli("campaign", "status", cid)["messages"] == {"queued": 2}
     assert cli("campaign", "cancel", cid)["recalled"] == 2
     assert cli("campaign", "list")[0]["status"] == "cancelled"
+
+
+def test_launch_without_wait_leaves_the_plan_to_a_worker(cli: Any, make: Any) -> None:
+    # given a contact, a route and a draft
+    make.contacts(["+12025550100"])
+    make.route("main")
+    cid = str(make.campaign())
+    # when it is launched without --wait
+    launched = cli("campaign", "launch", cid)
+    # then it runs with its plan pending and nothing queued yet
+    assert (launched["status"], launched["plan"]["state"]) == ("running", "pending")
+    assert launched["messages"] == {}

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
-from clarion.campaigns.planner import assign, bucket, estimate, plan_campaign
+from clarion.campaigns.planner import estimate, plan_campaign
 from clarion.campaigns.tables import campaign_exclusions
+from clarion.campaigns.variants import assign, bucket
 from clarion.delivery.tables import messages
 
 
@@ -113,7 +114,7 @@ def test_route_by_prefix_and_no_route_exclusion(engine: Engine, actor: Actor, ma
     cid = make.campaign()
     report = plan_campaign(engine, actor, cid)
     with engine.connect() as conn:
-        got = dict(
+        got: dict[int, str] = dict(
             conn.execute(
                 sa.text(
                     "SELECT m.contact_id, r.name FROM messages m JOIN routes r ON r.id = m.route_id"

@@ -131,3 +131,27 @@ def test_the_batch_fast_path_finds_exactly_what_the_exact_path_finds(texts: list
     single = [s._screen_one(t) for t in texts]
     # then both give the same verdicts, hits and positions
     assert batch == single
+
+
+URL_TOKENS = [
+    "http://", "https://", "www.", "bit.ly", "ok.com", "shop.ok.com", "evil.cn", "/path", ".", "/",
+    " ", "\t", "\n", "\x1c", "\u3000", "，", "：", "ｗｗｗ", "a", "Z", "博彩", "stop", "-", "..",
+]  # fmt: skip
+#: One screener for every example, so its cache of URL words carries over between batches.
+ALLOW = Screener([Term("stop", "x", "warn", "us")], allowed_domains=["ok.com"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(URL_TOKENS), max_size=12), min_size=1, max_size=6))
+def test_known_good_urls_skip_parsing_without_changing_any_verdict(
+    token_lists: list[list[str]],
+) -> None:
+    # given messages made of URL pieces, allowed and not, with odd separators around them
+    texts = ["".join(tokens) for tokens in token_lists]
+    # when screened twice as a batch (the second time from the URL-word cache) and one by one
+    first = ALLOW.screen_many(texts)
+    second = ALLOW.screen_many(texts)
+    single = [ALLOW._screen_one(t) for t in texts]
+    # then all three agree, hits and positions included
+    assert first == single
+    assert second == single

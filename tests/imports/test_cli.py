@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from clarion.cli.main import app
 
 
 @pytest.fixture
-def cli(engine: Engine, workspace_id: int, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(engine: Engine, workspace_id: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("CLARION_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     clarion.config.get_settings.cache_clear()
     clarion.db.engine._engine_for.cache_clear()

@@ -61,4 +61,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         router = getattr(module, "router", None)
         if router is not None:
             app.include_router(router)
+        for middleware in getattr(module, "middleware", ()):  # e.g. the short-link fast path
+            app.add_middleware(middleware)
     return app

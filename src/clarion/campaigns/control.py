@@ -1,9 +1,13 @@
 """Launch, pause, resume and cancel campaigns (the marketer's controls).
 
-Launching plans the audience (chunked, committed per chunk) after moving the campaign out of
-draft, so workers can start on the first chunks while the rest is planned. Cancelling recalls
-every message not yet handed to a provider in the same transaction as the state change: no
-worker can claim one after the cancel commits, because claims require a sending campaign.
+Launching moves the campaign out of draft and leaves the plan (audience to outbox) to a worker
+(``clarion.campaigns.jobs``), so an API request returns at once however large the audience;
+workers start sending the first chunks while the rest is planned. :func:`launch` plans in the
+caller's process instead (``clarion campaign launch --wait``, the demo, tests), holding the
+plan's lease from the launch transaction on so no worker plans it at the same time.
+Cancelling recalls every message not yet handed to a provider in the same transaction as the
+state change: no worker can claim one after the cancel commits, because claims require a
+sending campaign, and a planner's next chunk is refused (see ``clarion.campaigns.outbox``).
 """
 
 from __future__ import annotations
@@ -15,22 +19,34 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor, record
-from clarion.campaigns.planner import PlanReport, plan_campaign
+from clarion.campaigns.planner import PlanReport, new_owner, plan_campaign, take_plan
 from clarion.campaigns.service import get_campaign, transition
+from clarion.campaigns.tables import campaigns
 from clarion.db.types import utcnow
 from clarion.delivery.dispatcher import recall
 from clarion.delivery.tables import messages
 
 
+def request_launch(conn: sa.Connection, actor: Actor, campaign_id: int) -> dict[str, Any]:
+    """Start a draft: ``running`` for "now", ``scheduled`` otherwise; a worker plans it.
+
+    Return the campaign's progress (its plan shows as pending until a worker takes it).
+    """
+    camp = get_campaign(conn, actor.workspace_id, campaign_id, lock=True)
+    to = "running" if camp.schedule.get("kind", "now") == "now" else "scheduled"
+    transition(conn, actor, campaign_id, to, expect=("draft",))
+    return progress(conn, actor.workspace_id, campaign_id)
+
+
 def launch(
     engine: Engine, actor: Actor, campaign_id: int, *, now: datetime | None = None
 ) -> PlanReport:
-    """Start a draft: ``running`` for "now", ``scheduled`` otherwise; then plan its audience."""
+    """Start a draft and plan its whole audience in this process; return the plan's report."""
+    owner = new_owner()
     with engine.begin() as conn:
-        camp = get_campaign(conn, actor.workspace_id, campaign_id, lock=True)
-        to = "running" if camp.schedule.get("kind", "now") == "now" else "scheduled"
-        transition(conn, actor, campaign_id, to, expect=("draft",))
-    return plan_campaign(engine, actor, campaign_id, now=now)
+        request_launch(conn, actor, campaign_id)
+        take_plan(conn, campaign_id, owner, now=utcnow(), restart=True)
+    return plan_campaign(engine, actor, campaign_id, now=now, owner=owner)
 
 
 def pause(conn: sa.Connection, actor: Actor, campaign_id: int, reason: str | None = None) -> None:
@@ -83,4 +99,34 @@ def progress(conn: sa.Connection, workspace_id: int, campaign_id: int) -> dict[s
         "total": sendable,
         "done": done,
         "uncertain": int(uncertain),
+        "plan": plan_progress(conn, campaign_id),
+    }
+
+
+def plan_progress(conn: sa.Connection, campaign_id: int) -> dict[str, Any]:
+    """Return where the campaign's plan stands: ``state`` (not_started, pending, planning,
+    planned), the counts so far and the planner holding it."""
+    row = conn.execute(
+        sa.select(
+            campaigns.c.status,
+            campaigns.c.launched_at,
+            campaigns.c.planned_at,
+            campaigns.c.plan_report,
+            campaigns.c.plan_owner,
+        ).where(campaigns.c.id == campaign_id)
+    ).one()
+    if row.planned_at is not None:
+        state = "planned"
+    elif row.plan_owner is not None:
+        state = "planning"
+    elif row.launched_at is not None and row.status not in ("cancelled", "completed"):
+        state = "pending"
+    else:
+        state = "not_started"
+    report = PlanReport.from_state(row.plan_report).to_dict() if row.plan_report else None
+    return {
+        "state": state,
+        "planned_at": row.planned_at,
+        "planner": row.plan_owner,
+        "report": report,
     }

@@ -95,14 +95,19 @@ def _spec() -> CampaignCreate:
             "variants": [
                 {
                     "name": "A",
-                    "body": f"{BRAND}: Hi {{{{ first_name }}}}, winter sale, 20% off all week. "
-                    "Reply STOP to opt out",
+                    "body": f"{BRAND}: Hi {{{{ contact.first_name | default('there') }}}}, "
+                    "winter sale, 20% off all week. Reply STOP to opt out",
+                    "locales": {
+                        "de": f"{BRAND}: Hallo {{{{ contact.first_name | default('') }}}}, "
+                        "Winterschlussverkauf: 20% auf alles, die ganze Woche. "
+                        "Abmelden mit STOP",
+                    },
                     "split_pct": 50,
                 },
                 {
                     "name": "B",
-                    "body": f"{BRAND}: {{{{ first_name }}}}, your 20% winter discount is waiting. "
-                    "Reply STOP to opt out",
+                    "body": f"{BRAND}: {{{{ contact.first_name | default('Hello') }}}}, your 20% "
+                    "winter discount is waiting. Reply STOP to opt out",
                     "split_pct": 50,
                 },
             ],

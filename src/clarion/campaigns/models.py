@@ -6,14 +6,18 @@ refuse the same mistakes with the same field names.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from clarion.delivery.fallback.policy import FallbackPolicy
 
 STATES = ("draft", "scheduled", "running", "paused", "completed", "cancelled")
 CHANNELS = ("sms", "email", "social")
 PURPOSES = ("marketing", "transactional")
+_LOCALE_TAG = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
 
 
 class Audience(BaseModel):
@@ -70,17 +74,57 @@ class Failover(BaseModel):
     max_transient: int = Field(3, ge=0, le=50)
     retry_after_s: int = Field(30, ge=0)
     fallback_channel: Literal["email"] | None = None
+    #: Cross-channel fallback on failure and/or a "not delivered within after_s" timer, with
+    #: the content on the other channel (clarion.delivery.fallback); overrides fallback_channel.
+    fallback: FallbackPolicy | None = None
     resend_uncertain: bool = False
     error_pause_ratio: float = Field(0.5, gt=0, le=1)
     error_pause_min: int = Field(200, ge=1)
 
 
 class Variant(BaseModel):
-    """One text of the campaign and the share of the non-holdout audience that gets it."""
+    """One text of the campaign and the share of the non-holdout audience that gets it.
+
+    ``body`` and each of ``locales`` (locale tag -> text) are templates of
+    ``clarion.messages.templates``: ``{{ contact.first_name }}``, ``{{ attributes.city }}``,
+    filters, ``link(url)``. A recipient gets the text of their locale (``es-MX`` falls back to
+    ``es``), else ``body``.
+    """
 
     name: str = Field(min_length=1, max_length=50)
     body: str = Field(min_length=1)
     split_pct: float = Field(100.0, gt=0, le=100)
+    locales: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("locales")
+    @classmethod
+    def _locale_tags(cls, locales: dict[str, str]) -> dict[str, str]:
+        for tag, text in locales.items():
+            if not _LOCALE_TAG.match(tag):
+                raise ValueError(f"not a locale tag: {tag!r}")
+            if not text:
+                raise ValueError(f"the {tag!r} text is empty")
+        return locales
+
+
+class FrequencyCap(BaseModel):
+    """At most ``count`` messages of this purpose and channel per ``hours`` (or ``days``) per
+    recipient, counted across campaigns. It adds to the jurisdiction's caps: a campaign can be
+    stricter than the law, never looser."""
+
+    count: int = Field(ge=0)
+    hours: int | None = Field(None, gt=0)
+    days: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_window(self) -> FrequencyCap:
+        if (self.hours is None) == (self.days is None):
+            raise ValueError("a frequency cap needs either 'hours' or 'days'")
+        return self
+
+    def stored(self) -> dict[str, int]:
+        """Return the cap as stored: ``{"count", "hours"}``."""
+        return {"count": self.count, "hours": self.hours or (self.days or 0) * 24}
 
 
 class CampaignCreate(BaseModel):
@@ -96,7 +140,7 @@ class CampaignCreate(BaseModel):
     holdout_pct: float = Field(0.0, ge=0, lt=100)
     schedule: Schedule = Field(default_factory=Schedule)
     throughput_per_s: int | None = Field(None, gt=0)
-    frequency_cap: dict[str, Any] | None = None
+    frequency_cap: FrequencyCap | None = None
     validity_s: int = Field(86400, gt=0)
     budget_cap: float | None = Field(None, gt=0)
     failover: Failover = Field(default_factory=Failover)

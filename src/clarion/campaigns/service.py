@@ -17,6 +17,7 @@ from clarion.campaigns.models import CampaignCreate
 from clarion.campaigns.tables import campaign_variants, campaigns
 from clarion.db.types import utcnow
 from clarion.errors import Conflict, NotFound
+from clarion.messages.templates import TemplateError
 
 #: Allowed moves: state -> states it may go to.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -37,6 +38,7 @@ class VariantRow:
     name: str
     body: str
     split_bp: int
+    locales: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,13 @@ class Campaign:
         """Return the campaign as a JSON-ready dict."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "variants"}
         out["variants"] = [
-            {"id": v.id, "name": v.name, "body": v.body, "split_pct": v.split_bp / 100}
+            {
+                "id": v.id,
+                "name": v.name,
+                "body": v.body,
+                "locales": v.locales,
+                "split_pct": v.split_bp / 100,
+            }
             for v in self.variants
         ]
         out["holdout_pct"] = self.holdout_bp / 100
@@ -93,7 +101,7 @@ def _columns(spec: CampaignCreate) -> dict[str, Any]:
         "schedule": spec.schedule.model_dump(mode="json"),
         "holdout_bp": round(spec.holdout_pct * 100),
         "throughput_per_s": spec.throughput_per_s,
-        "frequency_cap": spec.frequency_cap,
+        "frequency_cap": spec.frequency_cap.stored() if spec.frequency_cap else None,
         "validity_s": spec.validity_s,
         "budget_cap": spec.budget_cap,
         "failover": spec.failover.model_dump(),
@@ -104,14 +112,36 @@ def _write_variants(conn: sa.Connection, campaign_id: int, spec: CampaignCreate)
     conn.execute(
         campaign_variants.insert(),
         [
-            {"campaign_id": campaign_id, "name": v.name, "body": v.body, "split_bp": bp}
+            {
+                "campaign_id": campaign_id,
+                "name": v.name,
+                "body": v.body,
+                "locales": v.locales or None,
+                "split_bp": bp,
+            }
             for v, bp in zip(spec.variants, _split_bps(spec), strict=True)
         ],
     )
 
 
+def lint_variants(conn: sa.Connection, workspace_id: int, spec: CampaignCreate) -> None:
+    """Refuse a campaign whose texts do not lint: every error names the variant, the locale,
+    the line and column, before anything is saved (never at send time)."""
+    from clarion.campaigns.render import compile_variant
+    from clarion.messages.service import workspace_schema
+
+    schema = workspace_schema(conn, workspace_id)
+    for i, v in enumerate(spec.variants):
+        try:
+            compile_variant(v.name, v.body, v.locales, known=schema)
+        except TemplateError as exc:
+            exc.fields.setdefault("field", f"variants[{i}]")
+            raise
+
+
 def create_campaign(conn: sa.Connection, actor: Actor, spec: CampaignCreate) -> int:
     """Create a draft campaign in the actor's workspace and return its id."""
+    lint_variants(conn, actor.workspace_id, spec)
     now = utcnow()
     campaign_id = int(
         conn.execute(
@@ -143,6 +173,7 @@ def update_campaign(
             field="status",
             value=current.status,
         )
+    lint_variants(conn, actor.workspace_id, spec)
     conn.execute(
         campaigns.update()
         .where(campaigns.c.id == campaign_id)
@@ -187,7 +218,10 @@ def get_campaign(
         validity_s=int(row.validity_s),
         budget_cap=row.budget_cap,
         failover=dict(row.failover),
-        variants=tuple(VariantRow(int(v.id), v.name, v.body, int(v.split_bp)) for v in variants),
+        variants=tuple(
+            VariantRow(int(v.id), v.name, v.body, int(v.split_bp), dict(v.locales or {}))
+            for v in variants
+        ),
         status_reason=row.status_reason,
     )
 

@@ -46,6 +46,12 @@ campaigns = sa.Table(
     sa.Column("planned_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("status_reason", sa.String(300)),
+    # Planning in steps (in the worker, resumable): the last contact id planned, the counts so
+    # far, and the worker holding the plan until its lease runs out.
+    sa.Column("plan_after", sa.BigInteger),
+    sa.Column("plan_report", Json),
+    sa.Column("plan_owner", sa.String(100)),
+    sa.Column("plan_lease_until", UTCDateTime),
     sa.Index("ix_campaigns_ws_status", "workspace_id", "status"),
 )
 
@@ -57,6 +63,8 @@ campaign_variants = sa.Table(
     sa.Column("name", sa.String(50), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("split_bp", sa.Integer, nullable=False),
+    # The text per locale tag ({"es": "...", "fr-CA": "..."}); ``body`` is the default.
+    sa.Column("locales", Json),
     sa.UniqueConstraint("campaign_id", "name"),
 )
 

@@ -1,7 +1,7 @@
 """Test-send: every variant of a campaign to a few given numbers, now, outside the outbox.
 
 A person checks how the text looks on a real handset before launching. The variants render
-with the campaign's own renderer and a sample context, and go through the first route serving
+as the planner renders them, for a sample contact, and go through the first route serving
 each number; nothing is written to the outbox (these people are not the audience), but the
 send is audited with its results.
 """
@@ -16,14 +16,15 @@ import phonenumbers
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor, record
+from clarion.campaigns.decide import compile_texts
+from clarion.campaigns.render import SAMPLE_CONTACT, recipient_context
 from clarion.campaigns.service import get_campaign
-from clarion.campaigns.text import compile_body
 from clarion.channels.base import OutboundMessage, Report
+from clarion.db.types import utcnow
 from clarion.delivery.channels import build_channels
 from clarion.delivery.routes import load_routes, pick_route
 from clarion.errors import ValidationFailed
-
-SAMPLE = {"first_name": "Alex", "last_name": "Sample", "country": "US", "locale": "en"}
+from clarion.messages.templates import TemplateError
 
 
 def _e164(number: str) -> tuple[str, str | None]:
@@ -53,12 +54,22 @@ async def test_send(
         camp = get_campaign(conn, actor.workspace_id, campaign_id)
         routes = load_routes(conn, actor.workspace_id, camp.channel)
         channels = build_channels(conn, actor.workspace_id, reports.append)
+    texts = compile_texts(camp)
+    sample = dict(SAMPLE_CONTACT)
+    context = recipient_context(
+        sample, sample["attributes"], now=utcnow(), locale=sample["locale"], zone=sample["timezone"]
+    )
     results: list[dict[str, Any]] = []
     opened: set[str] = set()
     for number, region in targets:
         route = pick_route(routes, number, region)
         for variant in camp.variants:
-            text = compile_body(variant.body)(SAMPLE)
+            try:
+                text = texts[variant.id].render(context)
+            except TemplateError as exc:  # e.g. an attribute the sample contact lacks
+                error = f"does not render for the sample contact: {exc}"
+                results.append({"to": number, "variant": variant.name, "ok": False, "error": error})
+                continue
             row: dict[str, Any] = {"to": number, "variant": variant.name, "text": text}
             channel = channels.get(route.connector) if route is not None else None
             if route is None or channel is None:

@@ -109,13 +109,23 @@ def test_send_cmd(
 
 @campaign_app.command("launch")
 @handle_errors
-def launch_cmd(campaign_id: int, workspace: str = WorkspaceOpt) -> None:
-    """Launch a draft: plan its audience into the outbox (workers send it)."""
-    from clarion.campaigns.control import launch
+def launch_cmd(
+    campaign_id: int,
+    wait: bool = typer.Option(
+        False, "--wait", help="plan the audience here and print the plan (else a worker plans it)"
+    ),
+    workspace: str = WorkspaceOpt,
+) -> None:
+    """Launch a draft; a worker plans its audience into the outbox and workers send it."""
+    from clarion.campaigns.control import launch, request_launch
 
     eng = engine()
     actor = cli_actor(eng, workspace)
-    print_json(launch(eng, actor, campaign_id).to_dict())
+    if wait:
+        print_json(launch(eng, actor, campaign_id).to_dict())
+        return
+    with eng.begin() as conn:
+        print_json(request_launch(conn, actor, campaign_id))
 
 
 @campaign_app.command("plan")

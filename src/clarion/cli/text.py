@@ -76,7 +76,9 @@ def inspect_cmd(
         False, "--replace-lookalikes", help="swap curly quotes etc. for GSM-7 characters"
     ),
     national_shift: str | None = typer.Option(
-        None, "--national-shift", help="allow a national shift table: tr, es or pt"
+        None,
+        "--national-shift",
+        help="allow a national shift table: tr, es, pt, bn, gu, hi, kn, ml, or, pa, ta, te, ur",
     ),
 ) -> None:
     """Print, for each message, its encoding, units, parts and forcing characters as JSON lines."""

@@ -10,7 +10,7 @@ what lets the campaign planner call it for a million recipients.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,12 +18,12 @@ import sqlalchemy as sa
 
 from clarion.compliance.content import Reason, first_message_reasons, wording_reasons
 from clarion.compliance.history import SendHistory, SendLogHistory
-from clarion.compliance.policies import Policy, builtin, jurisdictions_for, resolve
+from clarion.compliance.policies import Cap, Policy, builtin, jurisdictions_for, resolve
 from clarion.compliance.quiet_hours import next_allowed, resolve_zone, zone
 from clarion.compliance.screening import Screening, build_screener
 from clarion.compliance.settings import policy_overrides, workspace_terms
 from clarion.compliance.suppression import suppressed
-from clarion.consent.tables import consent_state
+from clarion.consent.tables import consent_ledger, consent_state
 from clarion.contacts.tables import contacts
 from clarion.db.sql import in_values
 from clarion.errors import ValidationFailed
@@ -32,6 +32,12 @@ from clarion.workspaces.tables import workspaces
 PURPOSES = ("marketing", "transactional")
 CHANNELS = ("sms", "email", "social")
 CHUNK = 5000
+#: Ledger sources of an opt-out the person made themselves (an SMS keyword, the preference
+#: page, an email unsubscribe): the exclusion reason is ``opted_out``, not ``consent_revoked``.
+SELF_OPT_OUT_SOURCES = frozenset(
+    {"sms_keyword", "keyword", "preference_page", "list_unsubscribe", "email_unsubscribe"}
+)
+SELF_OPTED_OUT = "opted_out_by_contact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +94,15 @@ class _Rules:
     policies: dict[str, Policy] = field(default_factory=dict)
     wording: dict[str, list[Reason]] = field(default_factory=dict)
     screenings: dict[str, Screening] = field(default_factory=dict)
+    #: caps the sender adds (a campaign's own cap): they add to the law's, never replace them
+    extra_caps: tuple[Cap, ...] = ()
 
     def policy(self, code: str) -> Policy:
         if code not in self.policies:
-            self.policies[code] = resolve(code, self.overrides)
+            policy = resolve(code, self.overrides)
+            if self.extra_caps:
+                policy = replace(policy, caps=tuple(dict.fromkeys(policy.caps + self.extra_caps)))
+            self.policies[code] = policy
         return self.policies[code]
 
     def text_reasons(self, code: str) -> list[Reason]:
@@ -172,15 +183,29 @@ def _consent(
 ) -> dict[int, tuple[str, bool]]:
     t = consent_state
     out: dict[int, tuple[str, bool]] = {}
+    revoked: dict[int, int] = {}  # ledger id -> contact, for the opted-out rows only
     # ``ids`` are already this workspace's contacts (read by ``_rows``): the primary key
     # (contact_id, channel, purpose) is all the lookup needs.
     for i in range(0, len(ids), CHUNK):
-        q = sa.select(t.c.contact_id, t.c.status, t.c.soft_opt_in).where(
+        q = sa.select(t.c.contact_id, t.c.status, t.c.soft_opt_in, t.c.ledger_id).where(
             in_values(conn, t.c.contact_id, ids[i : i + CHUNK]),
             t.c.channel == channel,
             t.c.purpose == purpose,
         )
-        out.update({int(cid): (str(s), bool(soft)) for cid, s, soft in conn.execute(q)})
+        for cid, s, soft, lid in conn.execute(q):
+            out[int(cid)] = (str(s), bool(soft))
+            if s == "opted_out":
+                revoked[int(lid)] = int(cid)
+    # An opt-out the person made themselves (a keyword, the preference page) is reported as
+    # such: one look at the ledger for the opted-out rows only.
+    lids = sorted(revoked)
+    for i in range(0, len(lids), CHUNK):
+        q = sa.select(consent_ledger.c.id).where(
+            in_values(conn, consent_ledger.c.id, lids[i : i + CHUNK]),
+            consent_ledger.c.source.in_(sorted(SELF_OPT_OUT_SOURCES)),
+        )
+        for lid in conn.execute(q).scalars():
+            out[revoked[int(lid)]] = (SELF_OPTED_OUT, out[revoked[int(lid)]][1])
     return out
 
 
@@ -189,9 +214,12 @@ def _consent_reasons(
 ) -> None:
     status, soft = state if state is not None else ("none", False)
     rule = f"{policy.code}.consent"
-    if status == "opted_out":
+    if status in ("opted_out", SELF_OPTED_OUT):
         if purpose == "marketing" or policy.transactional_honours_revocation:
-            d.block("consent_revoked", rule, f"the contact revoked {purpose} consent")
+            if status == SELF_OPTED_OUT:
+                d.block("opted_out", rule, f"the contact opted out of {purpose} messages")
+            else:
+                d.block("consent_revoked", rule, f"the contact revoked {purpose} consent")
         return
     if purpose != "marketing" or policy.marketing_consent == "none":
         return
@@ -217,11 +245,13 @@ def evaluate(
     at: datetime,
     *,
     history: SendHistory | None = None,
+    caps: Sequence[Cap] = (),
 ) -> dict[int, Decision]:
     """Return a Decision per distinct contact (in first-seen order).
 
     A contact listed twice gets one decision (one message); a second contact with the same
-    address as an earlier one in this call is blocked as a duplicate.
+    address as an earlier one in this call is blocked as a duplicate. ``caps`` are frequency
+    caps of this send (a campaign's override) applied on top of the jurisdiction's.
     """
     _check(purpose, channel, at)
     msg = message if isinstance(message, Message) else Message(message)
@@ -234,7 +264,11 @@ def evaluate(
         raise ValidationFailed("unknown workspace", field="workspace_id", value=workspace_id)
     rows = _rows(conn, workspace_id, ids)
     rules = _Rules(
-        policy_overrides(conn, workspace_id), workspace_terms(conn, workspace_id), msg, purpose
+        policy_overrides(conn, workspace_id),
+        workspace_terms(conn, workspace_id),
+        msg,
+        purpose,
+        extra_caps=tuple(caps),
     )
     found = [i for i in ids if i in rows]
     consent = _consent(conn, found, channel, purpose)
@@ -348,13 +382,21 @@ def _apply_quiet_hours(out: dict[int, Decision], rules: _Rules) -> None:
 
 
 def _moved(at: datetime, tz_name: str, code: str, rules: _Rules) -> tuple[datetime, Reason | None]:
-    window = rules.policy(code).send_window
-    when = next_allowed(at, tz_name, window)
-    if when == at or window is None:
+    policy = rules.policy(code)
+    window, blocked = policy.send_window, policy.blocked_day
+    in_window = next_allowed(at, tz_name, window)
+    when = next_allowed(at, tz_name, window, blocked) if blocked is not None else in_window
+    if when == at:
         return at, None
     tz = zone(tz_name)
-    detail = (
-        f"{at.astimezone(tz):%H:%M} in {tz_name} is outside "
-        f"{window[0]:%H:%M}-{window[1]:%H:%M}; moved to {when.astimezone(tz):%Y-%m-%d %H:%M %Z}"
-    )
-    return when, Reason("quiet_hours", f"{code}.send_window", detail, "info")
+    moved_to = f"moved to {when.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+    if when == in_window and window is not None:
+        detail = (
+            f"{at.astimezone(tz):%H:%M} in {tz_name} is outside "
+            f"{window[0]:%H:%M}-{window[1]:%H:%M}; {moved_to}"
+        )
+        return when, Reason("quiet_hours", f"{code}.send_window", detail, "info")
+    # A no-send day (Sunday, public holiday, blackout date) pushed it further.
+    day = in_window.astimezone(tz).date()
+    why = policy.why_blocked(day) or f"{day.isoformat()} is a no-send day"
+    return when, Reason("no_send_day", f"{code}.no_send_days", f"{why}; {moved_to}", "info")

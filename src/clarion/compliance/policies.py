@@ -3,17 +3,17 @@
 The built-in policies live in ``data/policies.json``. A policy is resolved in layers, later
 layers winning key by key: the built-in ``default``, the workspace-wide settings (``"*"``), the
 built-in jurisdiction chain (``US`` then ``US-FL``), then the workspace's settings for those
-jurisdictions. Two kinds of key never loosen: send windows intersect (the strictest wins) and
-frequency caps accumulate, so a workspace setting can add restrictions to the law but a state
-rule is never undone by a country rule.
+jurisdictions. Some keys never loosen: send windows intersect (the strictest wins), and
+frequency caps and no-send days (weekdays, public holidays, dates) accumulate, so a workspace
+setting can add restrictions to the law but a state rule is never undone by a country rule.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import geocoder
 
+from clarion.compliance.calendar import blocked_days, parse_dates, parse_weekdays, why_blocked
 from clarion.errors import ValidationFailed
 
 #: Consent a marketing send needs: an explicit opt-in, or (EU/UK) also a flagged soft opt-in.
@@ -60,6 +61,24 @@ class Policy:
     term_lists: tuple[str, ...]
     brand: str | None = None
     allowed_domains: tuple[str, ...] = ()
+    #: Marketing never goes out on these local weekdays (Monday 0), public holidays of the
+    #: jurisdiction (``holidays`` package), or dates; the send moves to the next allowed day.
+    no_send_days: tuple[int, ...] = ()
+    no_send_on_holidays: bool = False
+    no_send_dates: tuple[date, ...] = ()
+
+    @property
+    def blocked_day(self) -> Callable[[date], bool] | None:
+        """Return a predicate on local dates for the no-send days, None if there are none."""
+        return blocked_days(
+            self.code, self.no_send_days, self.no_send_on_holidays, self.no_send_dates
+        )
+
+    def why_blocked(self, day: date) -> str | None:
+        """Return why ``day`` is a no-send day here, None if it is not."""
+        return why_blocked(
+            self.code, self.no_send_days, self.no_send_on_holidays, self.no_send_dates, day
+        )
 
     @property
     def first_message_rules(self) -> bool:
@@ -160,6 +179,9 @@ _KNOWN = {
     "term_lists",
     "brand",
     "allowed_domains",
+    "no_send_days",
+    "no_send_on_holidays",
+    "no_send_dates",
 }
 
 
@@ -180,6 +202,10 @@ def validate_settings(settings: Mapping[str, Any], where: str = "settings") -> N
         _window(settings["send_window"], f"{where}.send_window")
     if "caps" in settings:
         _caps(settings["caps"], f"{where}.caps")
+    if "no_send_days" in settings:
+        parse_weekdays(settings["no_send_days"], f"{where}.no_send_days")
+    if "no_send_dates" in settings:
+        parse_dates(settings["no_send_dates"], f"{where}.no_send_dates")
 
 
 def _chain(code: str) -> list[dict[str, Any]]:
@@ -213,12 +239,21 @@ def resolve(code: str, overrides: Mapping[str, Mapping[str, Any]] | None = None)
     merged: dict[str, Any] = {}
     window: tuple[time, time] | None = None
     caps: list[Cap] = []
+    weekdays: set[int] = set()
+    dates: set[date] = set()
+    on_holidays = False
     for layer in layers:
         for key, value in layer.items():
             if key == "send_window":
                 window = _intersect(window, _window(value, f"{code}.send_window"))
             elif key == "caps":
                 caps += _caps(value, f"{code}.caps")
+            elif key == "no_send_days":
+                weekdays.update(parse_weekdays(value, f"{code}.no_send_days"))
+            elif key == "no_send_dates":
+                dates.update(parse_dates(value, f"{code}.no_send_dates"))
+            elif key == "no_send_on_holidays":
+                on_holidays = on_holidays or bool(value)
             elif key != "extends" and not key.startswith("_"):
                 merged[key] = value
     return Policy(
@@ -239,6 +274,9 @@ def resolve(code: str, overrides: Mapping[str, Mapping[str, Any]] | None = None)
         term_lists=tuple(merged["term_lists"]),
         brand=merged.get("brand"),
         allowed_domains=tuple(d.lower() for d in merged.get("allowed_domains", ())),
+        no_send_days=tuple(sorted(weekdays)),
+        no_send_on_holidays=on_holidays,
+        no_send_dates=tuple(sorted(dates)),
     )
 
 

@@ -6,7 +6,8 @@ a window of 08:00-21:00 means 08:00 on the recipient's clock on both sides of a 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +15,9 @@ import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
 from clarion.errors import ValidationFailed
+
+#: How far ahead a send may be pushed by no-send days before the rules count as "never".
+MAX_BLOCKED_DAYS = 14
 
 
 @lru_cache(maxsize=1024)
@@ -84,18 +88,24 @@ def _local(d: datetime, t: time, tz: ZoneInfo, after: datetime) -> datetime:
     return datetime.combine(d.date(), t, tzinfo=tz).replace(fold=1).astimezone(UTC)
 
 
-def next_allowed(at: datetime, tz_name: str, window: tuple[time, time] | None) -> datetime:
-    """Return ``at`` if it falls in the local window [start, end), else the next window start.
+def next_allowed(
+    at: datetime,
+    tz_name: str,
+    window: tuple[time, time] | None,
+    blocked: Callable[[date], bool] | None = None,
+) -> datetime:
+    """Return ``at`` if it falls in the local window [start, end) on an allowed day, else the
+    start of the next window on a day ``blocked`` (a local date -> bool) does not refuse.
 
     ``at`` must be aware; the result is in UTC.
     """
     if at.tzinfo is None:
         raise ValidationFailed("naive datetime", field="at", value=str(at))
     at = at.astimezone(UTC)
-    if window is None:
+    if window is None and blocked is None:
         return at
-    start, end = window
-    if not start < end:
+    start, end = window if window is not None else (time(0), time(0))
+    if window is not None and not start < end:
         raise ValidationFailed(
             "empty send window: the rules that apply leave no time to send",
             field="send_window",
@@ -104,7 +114,17 @@ def next_allowed(at: datetime, tz_name: str, window: tuple[time, time] | None) -
     tz = zone(tz_name)
     local = at.astimezone(tz)
     wall = local.time().replace(tzinfo=None)
-    if start <= wall < end:
+    in_window = window is None or start <= wall < end
+    if in_window and (blocked is None or not blocked(local.date())):
         return at
-    day = local if wall < start else local + timedelta(days=1)
-    return _local(day, start, tz, at)
+    day = local if window is not None and wall < start else local + timedelta(days=1)
+    for _ in range(MAX_BLOCKED_DAYS):
+        if blocked is None or not blocked(day.date()):
+            return _local(day, start, tz, at)
+        day += timedelta(days=1)
+    raise ValidationFailed(
+        f"no day to send on in the {MAX_BLOCKED_DAYS} days after {local:%Y-%m-%d}: "
+        "the no-send days that apply block them all",
+        field="no_send_days",
+        value=f"{local:%Y-%m-%d}",
+    )

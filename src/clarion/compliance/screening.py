@@ -185,6 +185,11 @@ _TRAILING = ".,;:!?"
 
 
 _HOST_END = re.compile(r"[/?#:]")
+#: Where a word of the joined batch ends (``str.split`` also splits at \x1c-\x1f).
+_WORD_END = re.compile(rb"[\x00\s\x1c-\x1f]")
+#: Word separators other than the space: a word holding one takes the exact path.
+_ODD_SPACE = re.compile(rb"[\t\n\r\x0b\x0c\x1c-\x1f]")
+_WORD_CACHE_MAX = 50_000
 
 
 def find_urls(normalised: str) -> list[tuple[int, int, str]]:
@@ -294,6 +299,8 @@ class Screener:
         self._allowed = frozenset(self.allowed_domains)
         self.links_in_variables = links_in_variables
         self.check_urls = shortener_action != "allow" or bool(self.allowed_domains)
+        #: URL word (lower-cased bytes) -> whether it holds no URL that hits a rule.
+        self._word_ok: dict[bytes, bool] = {}
         by_norm: dict[str, Term] = {}
         for t in terms:
             key = normalise(t.term).strip()
@@ -344,16 +351,21 @@ class Screener:
         data = "\x00".join(texts).encode().lower()
         n_terms, n_exact = self._n_batch_terms, self._n_exact_markers
         exact: set[int] = set()
-        urls: set[int] = set()
+        bad_urls: set[int] = set()
         found: dict[int, list[tuple[int, int, int]]] = {}
-        k, prev = 0, 0
+        k, prev, word_end = 0, 0, -1
         # Matches come in order: count the separators passed since the previous one to know
         # which message a match is in (native scans, no per-message Python work).
         for pi, s, e in self._batch_ac.find_matches_as_indexes(data):
             k += data.count(b"\x00", prev, s)
             prev = s
             if pi >= n_exact:
-                urls.add(k)
+                # A URL anchor. Most links in a campaign share a few hosts, so a URL word seen
+                # before is known good or bad; a second anchor in the same word is skipped.
+                if s >= word_end and k not in bad_urls:
+                    word_end, ok = self._url_word(data, s)
+                    if not ok:
+                        bad_urls.add(k)
             elif pi >= n_terms:
                 exact.add(k)
             else:
@@ -362,9 +374,31 @@ class Screener:
         out = [_OK] * len(texts)
         for k in exact:
             out[k] = self._screen_one(texts[k])
-        for k in (found.keys() | urls) - exact:
-            out[k] = self._from_bytes(texts[k], found.get(k, []), k in urls)
+        for k in (found.keys() | bad_urls) - exact:
+            out[k] = self._from_bytes(texts[k], found.get(k, []), k in bad_urls)
         return out
+
+    def _url_word(self, data: bytes, at: int) -> tuple[int, bool]:
+        """Return where the word around byte ``at`` of the batch ends, and whether it is clean.
+
+        Clean: it holds no URL that hits a rule. For a pure-ASCII word these bytes are exactly
+        the word :func:`find_urls` sees in the normalised text; any other word (non-ASCII, or
+        split by a control character) is not vouched for, so its message is looked at properly.
+        """
+        m = _WORD_END.search(data, at)
+        end = m.start() if m else len(data)
+        msg_start = data.rfind(b"\x00", 0, at) + 1  # bounds the search for the word's start
+        word = data[max(data.rfind(b" ", msg_start, at) + 1, msg_start) : end]
+        cache = self._word_ok
+        ok = cache.get(word)
+        if ok is None:
+            ok = word.isascii() and not _ODD_SPACE.search(word)
+            if ok:
+                ok = all(self._url_hit(host) is None for _, _, host in find_urls(word.decode()))
+            if len(cache) >= _WORD_CACHE_MAX:  # per-recipient links never repeat
+                cache.clear()
+            cache[word] = ok
+        return end, ok
 
     def _from_bytes(self, text: str, matches: list[tuple[int, int, int]], url: bool) -> Screening:
         """Return the hits of a text whose normal form differs only by ASCII case and

@@ -103,7 +103,7 @@ def _zones() -> frozenset[str]:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = (value if type(value) is str else str(value)).strip()
     return text or None
 
 
@@ -111,23 +111,23 @@ def clean_contact(
     rec: ContactIn, index: int, default_region: str | None
 ) -> CleanContact | list[Reject]:
     """Return ``rec`` normalised, or the rejects that explain why it cannot be used."""
+    # Written out field by field: this runs once per imported row.
     rejects: list[Reject] = []
-
-    def bad(name: str, value: Any, reason: str) -> None:
-        rejects.append(Reject(index, name, value, reason))
-
-    texts = {}
-    for name in ("external_id", "first_name", "last_name"):
-        value = _text(getattr(rec, name))
-        if value is not None and len(value) > MAX_LEN[name]:
-            bad(name, value, "too_long")
-        texts[name] = value
+    external_id = _text(rec.external_id)
+    if external_id is not None and len(external_id) > MAX_LEN["external_id"]:
+        rejects.append(Reject(index, "external_id", external_id, "too_long"))
+    first_name = _text(rec.first_name)
+    if first_name is not None and len(first_name) > MAX_LEN["first_name"]:
+        rejects.append(Reject(index, "first_name", first_name, "too_long"))
+    last_name = _text(rec.last_name)
+    if last_name is not None and len(last_name) > MAX_LEN["last_name"]:
+        rejects.append(Reject(index, "last_name", last_name, "too_long"))
 
     country = _text(rec.country)
     if country is not None:
         country = country.upper()
         if not is_region(country):
-            bad("country", rec.country, "unknown_country")
+            rejects.append(Reject(index, "country", rec.country, "unknown_country"))
 
     phone = phone_type = phone_region = phone_carrier = phone_tz = None
     raw_phone = _text(rec.phone)
@@ -135,7 +135,7 @@ def clean_contact(
     if raw_phone is not None and not rejects:
         parsed = parse_phone(raw_phone, country or default_region)
         if isinstance(parsed, PhoneError):
-            bad("phone", raw_phone, parsed.reason)
+            rejects.append(Reject(index, "phone", raw_phone, parsed.reason))
         else:
             phone, phone_type, phone_region = parsed.e164, parsed.type, parsed.region
             phone_carrier, phone_tz = parsed.carrier, parsed.timezone
@@ -144,18 +144,18 @@ def clean_contact(
     if email is not None:
         email = email.lower()
         if len(email) > MAX_LEN["email"] or not _EMAIL.match(email):
-            bad("email", rec.email, "invalid_email")
+            rejects.append(Reject(index, "email", rec.email, "invalid_email"))
 
     locale = _text(rec.locale)
     if locale is not None:
         if _LOCALE.match(locale):
             locale = locale.replace("_", "-")
         else:
-            bad("locale", rec.locale, "invalid_locale")
+            rejects.append(Reject(index, "locale", rec.locale, "invalid_locale"))
 
     tz = _text(rec.timezone)
     if tz is not None and tz not in _zones():
-        bad("timezone", rec.timezone, "unknown_timezone")
+        rejects.append(Reject(index, "timezone", rec.timezone, "unknown_timezone"))
 
     tags = []
     for tag in rec.tags:
@@ -163,7 +163,7 @@ def clean_contact(
         if text is None:
             continue
         if not _TAG.match(text):
-            bad("tags", tag, "invalid_tag")
+            rejects.append(Reject(index, "tags", tag, "invalid_tag"))
         tags.append(text)
 
     identities = {}
@@ -172,29 +172,29 @@ def clean_contact(
         if ns_text is None or val_text is None:
             continue
         if len(ns_text) > 50 or len(val_text) > 300:
-            bad(f"identities.{ns}", value, "too_long")
+            rejects.append(Reject(index, f"identities.{ns}", value, "too_long"))
         identities[ns_text.lower()] = val_text
 
     if rejects:
         return rejects
-    if texts["external_id"] is None and phone is None and email is None:
+    if external_id is None and phone is None and email is None:
         return [Reject(index, "phone", rec.phone, "no_identifier")]
     attributes = {str(k): v for k, v in rec.attributes.items() if v is not None and v != ""}
     return CleanContact(
-        position=index,
-        external_id=texts["external_id"],
-        first_name=texts["first_name"],
-        last_name=texts["last_name"],
-        phone=phone,
-        phone_type=phone_type,
-        phone_region=phone_region,
-        phone_carrier=phone_carrier,
-        phone_timezone=phone_tz,
-        email=email,
-        locale=locale,
-        country=country,
-        timezone=tz,
-        attributes=attributes,
-        tags=tags,
-        identities=identities,
+        index,
+        external_id,
+        first_name,
+        last_name,
+        phone,
+        phone_type,
+        phone_region,
+        phone_carrier,
+        phone_tz,
+        email,
+        locale,
+        country,
+        tz,
+        attributes,
+        tags,
+        identities,
     )

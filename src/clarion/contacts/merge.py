@@ -26,16 +26,16 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from clarion.contacts.bulk import executemany
+from clarion.contacts.bulk import copy_rows, driver_rows, json_text, next_ids
 from clarion.contacts.cleaning import CleanContact
-from clarion.contacts.tables import contact_identities, contact_tags, contacts
+from clarion.contacts.tables import contact_identities, contacts
 
 #: Profile columns a record can set, in table order.
 PROFILE = (
@@ -59,6 +59,8 @@ _SELECT_COLS = [contacts.c.id, *(contacts.c[f] for f in PROFILE), contacts.c.att
 _SELECT_NAMES = [c.name for c in _SELECT_COLS]
 _SELECT_SQL = ", ".join(_SELECT_NAMES)
 _profile_of = operator.attrgetter(*PROFILE)
+_phone_of = operator.attrgetter("phone")
+_email_of = operator.attrgetter("email")
 
 
 @dataclass
@@ -120,25 +122,50 @@ def _link(
 
 
 def _lookup(
-    conn: sa.Connection, columns: str, where: str, workspace_id: int, values: Sequence[Any]
+    conn: sa.Connection, columns: str, where: str, workspace_id: int | None, values: Sequence[Any]
 ) -> list[Any]:
-    """Return ``SELECT columns FROM contacts WHERE workspace_id = ? AND where IN values`` rows.
+    """Return ``SELECT columns FROM contacts WHERE [workspace_id = ? AND] where IN values`` rows.
 
     Written at the driver level: for thousands of keys SQLAlchemy's rendering of an IN list
-    (a named parameter per value) costs more than the query itself.
+    (a named parameter per value) costs more than the query itself. On PostgreSQL the keys are
+    one array parameter of an unprepared statement (see ``bulk.driver_rows`` for why).
     """
-    if conn.dialect.name == "postgresql":
-        sql = f"SELECT {columns} FROM contacts WHERE workspace_id = %s AND {where} = ANY(%s)"
-        return list(conn.exec_driver_sql(sql, (workspace_id, list(values))))
+    pg = conn.dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    scope = f"workspace_id = {mark} AND " if workspace_id is not None else ""
+    head = (workspace_id,) if workspace_id is not None else ()
+    if pg:
+        sql = f"SELECT {columns} FROM contacts WHERE {scope}{where} = ANY(%s)"
+        return driver_rows(conn, sql, (*head, list(values)))
     marks = ",".join("?" * len(values))
-    sql = f"SELECT {columns} FROM contacts WHERE workspace_id = ? AND {where} IN ({marks})"
-    return list(conn.exec_driver_sql(sql, (workspace_id, *values)))
+    sql = f"SELECT {columns} FROM contacts WHERE {scope}{where} IN ({marks})"
+    return driver_rows(conn, sql, (*head, *values))
+
+
+def keep_statistics(conn: sa.Connection) -> None:
+    """ANALYZE ``contacts`` on PostgreSQL when it has more than doubled since its statistics.
+
+    An import grows the table from nothing to a million rows faster than autovacuum re-analyzes
+    it; with statistics that say "a few rows", the planner looked keys up by scanning the whole
+    workspace through another index (seconds per lookup, quadratic over an import). Doubling
+    keeps the number of ANALYZEs logarithmic (about seven for a million rows, ~0.2 s each).
+    """
+    row = driver_rows(
+        conn,
+        "SELECT c.reltuples, s.n_live_tup FROM pg_class c "
+        "JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'contacts'::regclass",
+        (),
+    )
+    if row and row[0][1] is not None and row[0][1] > 2 * max(float(row[0][0]), 5000.0):
+        conn.exec_driver_sql("ANALYZE contacts")
 
 
 def _existing(
     conn: sa.Connection, workspace_id: int, records: Sequence[CleanContact]
 ) -> tuple[dict[int, dict[str, Any]], list[dict[str, int]]]:
     """Return stored contacts sharing a key with the batch, and key -> id maps per key kind."""
+    if conn.dialect.name == "postgresql":
+        keep_statistics(conn)
     maps: list[dict[str, int]] = []
     for key in _KEYS:
         values = list({v for r in records if (v := getattr(r, key)) is not None})
@@ -149,12 +176,33 @@ def _existing(
     ids = sorted({cid for found in maps for cid in found.values()})
     rows: dict[int, dict[str, Any]] = {}
     if ids:
-        for row in _lookup(conn, _SELECT_SQL, "id", workspace_id, ids):
+        # By primary key alone: these ids came from the workspace's own keys above, and a
+        # workspace condition here let PostgreSQL pick a (workspace_id, key) index to scan.
+        for row in _lookup(conn, _SELECT_SQL, "id", None, ids):
             stored = dict(zip(_SELECT_NAMES, row, strict=True))
             if isinstance(stored["attributes"], str | bytes):  # JSON text on SQLite
                 stored["attributes"] = orjson.loads(stored["attributes"])
             rows[row[0]] = stored
     return rows, maps
+
+
+def _match_by_keys(
+    records: Sequence[CleanContact],
+    members: list[int],
+    ext: str | None,
+    maps: list[dict[str, int]],
+    stored: dict[int, dict[str, Any]],
+) -> int | None:
+    """Return the stored contact a group matches by phone, else by email (or None)."""
+    for attr, found in ((_phone_of, maps[1]), (_email_of, maps[2])):
+        if not found:
+            continue
+        for i in members:
+            value = attr(records[i])
+            cid = found.get(value) if value is not None else None
+            if cid is not None and (ext is None or stored[cid]["external_id"] in (None, ext)):
+                return cid
+    return None
 
 
 def merge_contacts(
@@ -173,31 +221,40 @@ def merge_contacts(
 
     # Match each group to a stored contact, external id > phone > email; merge same targets.
     # A stored contact with another external id is a different person, never a match.
-    by_target: dict[int | None, list[list[int]]] = {}
+    plans: list[tuple[int | None, list[int]]] = []  # new people first, then stored targets
+    by_target: dict[int, list[list[int]]] = {}
     for members, ext in zip(groups.values(), group_ext, strict=True):
         target = maps[0].get(ext) if ext is not None else None
-        for key, found in zip(_KEYS[1:], maps[1:], strict=True):
-            if target is not None:
-                break
-            for i in members:
-                value = getattr(records[i], key)
-                cid = found.get(value) if value is not None else None
-                if cid is not None and (ext is None or stored[cid]["external_id"] in (None, ext)):
-                    target = cid
-                    break
-        by_target.setdefault(target, []).append(members)
-
-    plans: list[tuple[int | None, list[int]]] = [(None, m) for m in by_target.pop(None, [])]
+        if target is None and (maps[1] or maps[2]):
+            target = _match_by_keys(records, members, ext, maps, stored)
+        if target is None:
+            plans.append((None, members))
+        else:
+            by_target.setdefault(target, []).append(members)
     for target, member_lists in by_target.items():
         plans.append((target, sorted(i for m in member_lists for i in m)))
 
     ids: list[int] = [0] * len(records)
     outcomes = ["merged"] * len(records)
     conflicts = 0
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[tuple[Any, ...], dict[str, Any]]] = []  # (profile values, attributes)
     insert_members: list[list[int]] = []
     updates: list[dict[str, Any]] = []
+    phones, emails = maps[1], maps[2]
     for target, members in plans:
+        if target is None and len(members) == 1:
+            # The common case, a new person in one record: its values as they are, unless a
+            # key of it is taken (handled below).
+            i = members[0]
+            r = records[i]
+            if not (
+                (r.phone is not None and (r.phone in phones or (i, "phone") in dropped))
+                or (r.email is not None and (r.email in emails or (i, "email") in dropped))
+            ):
+                inserts.append((_profile_of(r), r.attributes))
+                insert_members.append(members)
+                outcomes[i] = "created"
+                continue
         if target is None:
             # A new person. Usually no stored contact owns any of its keys; if one does (it
             # has another external id) or the key was dropped by linking, that key is skipped.
@@ -218,14 +275,7 @@ def merge_contacts(
                         continue
                     fields[f] = value
                 attrs.update(r.attributes)
-            fields.update(
-                workspace_id=workspace_id,
-                attributes=attrs,
-                source=source,
-                created_at=now,
-                updated_at=now,
-            )
-            inserts.append(fields)
+            inserts.append((tuple(fields[f] for f in PROFILE), attrs))
             insert_members.append(members)
             outcomes[members[0]] = "created"
             continue
@@ -266,7 +316,7 @@ def merge_contacts(
         outcomes[first] = "updated"
 
     if inserts:
-        new_ids = _insert(conn, workspace_id, inserts)
+        new_ids = _insert(conn, workspace_id, inserts, source, now)
         for members, new_id in zip(insert_members, new_ids, strict=True):
             for i in members:
                 ids[i] = int(new_id)
@@ -277,36 +327,62 @@ def merge_contacts(
     return MergeResult(ids, outcomes, conflicts)
 
 
-def _insert(conn: sa.Connection, workspace_id: int, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert new contacts in bulk and return their ids in input order."""
-    # One driver-level executemany (SQLAlchemy's RETURNING path processes every parameter of
-    # every row in Python, which costs far more than the insert), then the new ids.
-    if conn.dialect.name != "sqlite":
-        executemany(conn, contacts.insert(), contacts, rows)
-    else:
-        # SQLite gives a new row the largest rowid plus one, and our transaction holds the
-        # write lock (BEGIN IMMEDIATE), so the new ids are the next len(rows) integers; that is
-        # checked, with the lookup by key below as the fallback should it ever not hold.
-        before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
-        executemany(conn, contacts.insert(), contacts, rows)
-        after = conn.exec_driver_sql(
-            "SELECT max(id), count(*) FROM contacts WHERE id > ?", (before,)
+#: Columns of a new contact, in the order ``_insert`` writes them.
+_INSERT_COLUMNS = ("workspace_id", *PROFILE, "attributes", "source", "created_at", "updated_at")
+
+
+def _insert(
+    conn: sa.Connection,
+    workspace_id: int,
+    new: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    source: str,
+    now: datetime,
+) -> list[int]:
+    """Insert new contacts (profile values in PROFILE order, attributes) and return their ids."""
+    # Rows go to the driver as tuples: SQLAlchemy's per-row parameter processing costs more
+    # than the insert itself at this volume. The values are what the column types would bind:
+    # JSON text for attributes, and on SQLite the naive-UTC text sqlite3 makes of a datetime.
+    pg = conn.dialect.name == "postgresql"
+    stamp: Any = now if pg else now.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    rows = [
+        (workspace_id, *profile, json_text(attrs), source, stamp, stamp) for profile, attrs in new
+    ]
+    if pg:
+        # Ids come from the sequence first, so the rows can be COPYed with them.
+        ids = next_ids(conn, contacts, len(rows))
+        copy_rows(
+            conn,
+            contacts,
+            ["id", *_INSERT_COLUMNS],
+            [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)],
         )
-        top, added = after.one()
-        if added == len(rows) and top == before + len(rows):
-            return list(range(before + 1, top + 1))
+        return ids
+    sql = (
+        f"INSERT INTO contacts ({', '.join(_INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
+    )
+    # SQLite gives a new row the largest rowid plus one, and our transaction holds the write
+    # lock (BEGIN IMMEDIATE), so the new ids are the next len(rows) integers; that is checked,
+    # with the lookup by key below as the fallback should it ever not hold.
+    before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
+    conn.exec_driver_sql(sql, rows)
+    after = conn.exec_driver_sql("SELECT max(id), count(*) FROM contacts WHERE id > ?", (before,))
+    top, added = after.one()
+    if added == len(rows) and top == before + len(rows):
+        return list(range(before + 1, top + 1))
+    at = {k: 1 + PROFILE.index(k) for k in _KEYS}
     wanted: dict[str, list[int]] = {k: [] for k in _KEYS}
     for pos, row in enumerate(rows):
-        key = next(k for k in _KEYS if row[k] is not None)
+        key = next(k for k in _KEYS if row[at[k]] is not None)
         wanted[key].append(pos)
     ids = [0] * len(rows)
     for key, positions in wanted.items():
         if not positions:
             continue
-        wanted_values = [rows[p][key] for p in positions]
+        wanted_values = [rows[p][at[key]] for p in positions]
         found = {v: cid for v, cid in _lookup(conn, f"{key}, id", key, workspace_id, wanted_values)}
         for p in positions:
-            ids[p] = int(found[rows[p][key]])
+            ids[p] = int(found[rows[p][at[key]]])
     return ids
 
 
@@ -319,10 +395,15 @@ def add_tags_and_identities(
 ) -> None:
     """Add the records' tags and identities to their contacts (``ids`` aligned); never remove."""
     tags = {(ids[i], t) for i, r in enumerate(records) for t in r.tags}
-    if tags:
-        rows = [{"contact_id": c, "tag": t} for c, t in sorted(tags)]
-        executemany(conn, insert_ignore(conn, contact_tags), contact_tags, rows)
     idents = {(ns, v): ids[i] for i, r in enumerate(records) for ns, v in r.identities.items()}
+    if conn.dialect.name == "postgresql":
+        _add_pg(conn, workspace_id, tags, idents, now)
+        return
+    if tags:
+        conn.exec_driver_sql(
+            "INSERT INTO contact_tags (contact_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            sorted(tags),
+        )
     if idents:
         conn.execute(
             insert_ignore(conn, contact_identities),
@@ -337,4 +418,39 @@ def add_tags_and_identities(
                 }
                 for (ns, v), c in sorted(idents.items())
             ],
+        )
+
+
+def _add_pg(
+    conn: sa.Connection,
+    workspace_id: int,
+    tags: set[tuple[int, str]],
+    idents: dict[tuple[str, str], int],
+    now: datetime,
+) -> None:
+    """Insert-or-ignore tags and identities on PostgreSQL: one statement each, arrays unnested."""
+    if tags:
+        contact_ids, names = zip(*sorted(tags), strict=True)
+        driver_rows(
+            conn,
+            "INSERT INTO contact_tags (contact_id, tag) "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING",
+            (list(contact_ids), list(names)),
+        )
+    if idents:
+        keys = sorted(idents)
+        driver_rows(
+            conn,
+            "INSERT INTO contact_identities "
+            "(workspace_id, contact_id, namespace, value, verified, created_at) "
+            "SELECT %s, u.c, u.n, u.v, false, %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(c, n, v) "
+            "ON CONFLICT DO NOTHING",
+            (
+                workspace_id,
+                now,
+                [idents[k] for k in keys],
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+            ),
         )

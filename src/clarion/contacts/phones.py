@@ -27,6 +27,8 @@ from phonenumbers.phonenumberutil import (
     is_number_type_geographical,
 )
 
+from clarion.contacts import phonefast
+
 #: Names of phonenumbers' number types as stored in ``contacts.phone_type``.
 TYPE_NAMES: dict[int, str] = {
     PhoneNumberType.FIXED_LINE: "fixed_line",
@@ -103,6 +105,14 @@ def _parse_cached(raw: str, region: str | None) -> PhoneInfo | PhoneError:
         compact = "+" + compact[2:]
     if not compact.startswith("+") and not region:
         return PhoneError(raw, "no_region", "a national number needs a country to be read in")
+    fast = phonefast.classify(compact, region)
+    if fast is not None:
+        return _fast_facts(*fast)
+    return _parse_slow(raw, compact, region)
+
+
+def _parse_slow(raw: str, compact: str, region: str | None) -> PhoneInfo | PhoneError:
+    """Return what the full library makes of ``compact`` (the fast path's reference)."""
     try:
         num = phonenumbers.parse(compact, region)
     except NumberParseException as exc:
@@ -148,6 +158,24 @@ def _facts(num: phonenumbers.PhoneNumber, e164: str) -> PhoneInfo | PhoneError:
         e164=e164,
         type=TYPE_NAMES.get(kind, "other"),
         region=region if region and region != "001" else None,
+        carrier=name or None,
+        timezone=zone,
+    )
+
+
+def _fast_facts(e164: str, cc: int, kind: int, region: str) -> PhoneInfo:
+    """Return the facts of a number the fast path found valid (same rules as ``_facts``)."""
+    cc_text = str(cc)
+    zone = None
+    if is_number_type_geographical(kind, cc):
+        zones = phonefast.time_zones(e164, cc_text)
+        if zones is not None and len(zones) == 1 and zones[0] != "Etc/Unknown":
+            zone = zones[0]
+    name = phonefast.carrier_name(e164, cc_text) if kind in _MOBILE_TYPES else ""
+    return PhoneInfo(
+        e164=e164,
+        type=TYPE_NAMES.get(kind, "other"),
+        region=region if region != "001" else None,
         carrier=name or None,
         timezone=zone,
     )

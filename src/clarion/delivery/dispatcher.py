@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from clarion.campaigns.service import SENDING_STATES
 from clarion.campaigns.tables import campaigns
+from clarion.db.sql import in_values
 from clarion.delivery.leases import live_workers
 from clarion.delivery.outcomes import Failure, fail_or_failover
 from clarion.delivery.tables import message_attempts, messages, routes
@@ -29,7 +30,7 @@ class Claimed:
     """A message this worker now owns until it writes the outcome."""
 
     id: int
-    campaign_id: int
+    campaign_id: int | None  # None: a send-API message (clarion.sending)
     route_id: int
     connector: str
     destination: str
@@ -37,6 +38,7 @@ class Claimed:
     parts: int
     claim_token: str
     validity_s: int
+    sender: str | None = None
 
 
 def claim(
@@ -49,33 +51,47 @@ def claim(
     workspace_id: int | None = None,
     only: Collection[int] | None = None,
     skip: Collection[int] = (),
+    lane: str | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due messages of sending campaigns on the given connectors
-    (of the campaigns in ``only`` if given, never of those in ``skip``)."""
+    """Claim up to ``limit`` due messages of sending campaigns, or of no campaign (the send
+    API), on the given connectors (of the campaigns in ``only`` if given, never of those in
+    ``skip``; of one ``lane`` if given)."""
     if not connectors or limit <= 0:
         return []
     token = uuid.uuid4().hex
+    # Routes and sending campaigns are few: read their ids first, so the due query is on the
+    # outbox alone and PostgreSQL walks the (status, send_at) index and stops after ``limit``
+    # rows. With the joins inside, it estimated the route and campaign filters badly and chose
+    # to sort every due row of the outbox for each claim (a million rows: seconds per batch).
+    route_ids = _route_ids(conn, connectors, workspace_id)
+    camp_ids = _sending_campaigns(conn, workspace_id, only, skip)
+    in_campaigns = in_values(conn, messages.c.campaign_id, camp_ids)
     due = (
         sa.select(messages.c.id)
-        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .join(routes, routes.c.id == messages.c.route_id)
         .where(
             messages.c.status == "queued",
             messages.c.send_at <= now,
-            campaigns.c.status.in_(SENDING_STATES),
-            routes.c.connector.in_(list(connectors)),
+            in_values(conn, messages.c.route_id, route_ids),
+            # send-API messages (no campaign) go with any claim not limited to some campaigns
+            in_campaigns if only is not None else messages.c.campaign_id.is_(None) | in_campaigns,
         )
+        .where(sa.true() if lane is None else messages.c.lane == lane)
         .where(sa.true() if workspace_id is None else messages.c.workspace_id == workspace_id)
-        .where(sa.true() if only is None else messages.c.campaign_id.in_(list(only)))
-        .where(messages.c.campaign_id.not_in(list(skip)) if skip else sa.true())
         # send_at alone: with a tie-breaker PostgreSQL would sort every due row to pick n.
         .order_by(messages.c.send_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=messages)
     )
+    # On PostgreSQL the claimed ids become one array (an InitPlan) matched on the primary key;
+    # ``id IN (subquery)`` was a hash semi-join over a scan of the whole outbox.
+    picked = (
+        messages.c.id == sa.any_(sa.func.array(due.scalar_subquery()))
+        if conn.dialect.name == "postgresql"
+        else messages.c.id.in_(due.scalar_subquery())
+    )
     claimed = conn.execute(
         messages.update()
-        .where(messages.c.id.in_(due.scalar_subquery()))
+        .where(picked)
         .values(
             status="sending",
             worker_id=worker_id,
@@ -90,39 +106,66 @@ def claim(
             messages.c.destination,
             messages.c.body,
             messages.c.parts,
+            messages.c.validity_s,
+            messages.c.sender,
         )
     ).all()
     if not claimed:
         return []
-    route_ids = {int(r.route_id) for r in claimed}
-    camp_ids = {int(r.campaign_id) for r in claimed}
+    used_routes = {int(r.route_id) for r in claimed}
+    used_camps = {int(r.campaign_id) for r in claimed if r.campaign_id is not None}
     connector_of = dict(
         conn.execute(
-            sa.select(routes.c.id, routes.c.connector).where(routes.c.id.in_(route_ids))
+            sa.select(routes.c.id, routes.c.connector).where(routes.c.id.in_(used_routes))
         ).all()
     )
     validity = dict(
         conn.execute(
-            sa.select(campaigns.c.id, campaigns.c.validity_s).where(campaigns.c.id.in_(camp_ids))
+            sa.select(campaigns.c.id, campaigns.c.validity_s).where(campaigns.c.id.in_(used_camps))
         ).all()
     )
     return sorted(
         (
             Claimed(
                 id=int(r.id),
-                campaign_id=int(r.campaign_id),
+                campaign_id=None if r.campaign_id is None else int(r.campaign_id),
                 route_id=int(r.route_id),
                 connector=connector_of[r.route_id],
                 destination=r.destination,
                 body=r.body,
                 parts=int(r.parts),
                 claim_token=token,
-                validity_s=int(validity[r.campaign_id]),
+                validity_s=int(r.validity_s or validity[r.campaign_id]),
+                sender=r.sender,
             )
             for r in claimed
         ),
         key=lambda c: c.id,
     )
+
+
+def _route_ids(
+    conn: sa.Connection, connectors: Collection[str], workspace_id: int | None
+) -> list[int]:
+    q = sa.select(routes.c.id).where(routes.c.connector.in_(list(connectors)))
+    if workspace_id is not None:
+        q = q.where(routes.c.workspace_id == workspace_id)
+    return [int(i) for i in conn.execute(q).scalars()]
+
+
+def _sending_campaigns(
+    conn: sa.Connection,
+    workspace_id: int | None,
+    only: Collection[int] | None,
+    skip: Collection[int],
+) -> list[int]:
+    q = sa.select(campaigns.c.id).where(campaigns.c.status.in_(SENDING_STATES))
+    if workspace_id is not None:
+        q = q.where(campaigns.c.workspace_id == workspace_id)
+    if only is not None:
+        q = q.where(campaigns.c.id.in_(list(only)))
+    ids = [int(i) for i in conn.execute(q).scalars()]
+    return [i for i in ids if i not in set(skip)]
 
 
 def throughput_limits(conn: sa.Connection, workspace_id: int | None) -> dict[int, int]:
@@ -153,7 +196,11 @@ def release(
         ("cancelled", "cancelled", {"cancelled_at": now}),
         ("paused", "queued", {}),
     ):
-        ids = [c.id for c in claimed if states.get(c.campaign_id) == state]
+        ids = [
+            c.id
+            for c in claimed
+            if c.campaign_id is not None and states.get(c.campaign_id) == state
+        ]
         if not ids:
             continue
         res = conn.execute(
@@ -226,10 +273,11 @@ def mark_uncertain(conn: sa.Connection, ids: Sequence[int], *, now: datetime) ->
     policies = dict(
         conn.execute(
             sa.select(campaigns.c.id, campaigns.c.failover).where(
-                campaigns.c.id.in_({int(r.campaign_id) for r in rows})
+                campaigns.c.id.in_({int(r.campaign_id) for r in rows if r.campaign_id is not None})
             )
         ).all()
     )
+    # A send-API message (no campaign) stays uncertain: resending could deliver it twice.
     resend = {cid for cid, p in policies.items() if p.get("resend_uncertain")}
     ids = [int(r.id) for r in rows]
     conn.execute(
@@ -247,7 +295,10 @@ def mark_uncertain(conn: sa.Connection, ids: Sequence[int], *, now: datetime) ->
     )
     for target, where in (
         ("queued", messages.c.campaign_id.in_(resend)),
-        ("uncertain", messages.c.campaign_id.not_in(resend)),
+        (
+            "uncertain",
+            sa.or_(messages.c.campaign_id.is_(None), messages.c.campaign_id.not_in(resend)),
+        ),
     ):
         res = conn.execute(
             messages.update()

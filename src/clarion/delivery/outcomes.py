@@ -3,12 +3,14 @@
 Every path that ends an attempt (a submit result, a delivery receipt, a validity expiry, a
 connector that is down) comes here, so failover follows one policy: the campaign's ``failover``
 document. A failed message goes to the next route serving its destination in (priority, id)
-order, then to the fallback channel, then is final. Each write is conditional on the state the
-caller saw, so a row that moved meanwhile (recalled, recovered by another worker) is left alone.
+order, then to the fallback channel (:mod:`clarion.delivery.fallback`), then is final. Each
+write is conditional on the state the caller saw, so a row that moved meanwhile (recalled,
+recovered by another worker) is left alone.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,15 +20,28 @@ from typing import Any
 import sqlalchemy as sa
 
 from clarion.campaigns.tables import campaigns
-from clarion.compliance import SendLogRow, log_sends
+from clarion.compliance.tables import compliance_send_log
 from clarion.contacts.tables import contacts
 from clarion.db.sql import in_values
+from clarion.db.types import UTCDateTime
 from clarion.delivery.bulk import db_time, update_by_id
+from clarion.delivery.fallback.policy import FallbackPolicy, policy_of_failover
+from clarion.delivery.fallback.tables import message_fallbacks
 from clarion.delivery.routes import Route, load_routes, pick_route, routes_by_id
 from clarion.delivery.tables import message_attempts, messages
 
+log = logging.getLogger("clarion.delivery")
+
 #: Why an attempt ended without success.
-CAUSES = ("permanent", "transient", "receipt", "expired", "connector_down", "throttled")
+CAUSES = (
+    "permanent",
+    "transient",
+    "receipt",
+    "expired",
+    "connector_down",
+    "throttled",
+    "timeout",  # a fallback timer: not delivered within the policy's after_s
+)
 _RESULT = {
     "permanent": "failed_permanent",
     "transient": "failed_transient",
@@ -34,6 +49,7 @@ _RESULT = {
     "connector_down": "connector_down",
     "receipt": "undelivered",
     "expired": "expired",
+    "timeout": "not_delivered_in_time",
 }
 _POLICY_FLAG = {
     "permanent": "on_permanent",
@@ -114,33 +130,43 @@ def status_in(states: Sequence[str]) -> sa.ColumnElement[bool]:
 
 
 def _log_sends(conn: sa.Connection, ids: Sequence[int], now: datetime) -> None:
-    """Tell compliance what was sent (frequency caps and first-message rules count these)."""
-    rows = conn.execute(
+    """Tell compliance what was sent (frequency caps and first-message rules count these).
+
+    One ``INSERT ... SELECT`` in the database: the rows never come to Python, and PostgreSQL
+    gets one statement per batch rather than one INSERT per message.
+    """
+    source = (
         sa.select(
-            messages.c.id,
             messages.c.workspace_id,
             messages.c.contact_id,
             messages.c.channel,
+            # a send-API message carries its own purpose (no campaign)
+            sa.func.coalesce(campaigns.c.purpose, messages.c.purpose),
+            sa.literal(now, UTCDateTime()),
             messages.c.campaign_id,
-            campaigns.c.purpose,
+            sa.cast(messages.c.id, sa.String(100)),
         )
-        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-        .where(in_values(conn, messages.c.id, ids), messages.c.status == "submitted")
-    ).all()
-    log_sends(
-        conn,
-        [
-            SendLogRow(
-                workspace_id=int(r.workspace_id),
-                contact_id=int(r.contact_id),
-                channel=r.channel,
-                purpose=r.purpose,
-                sent_at=now,
-                campaign_id=int(r.campaign_id),
-                message_ref=str(r.id),
-            )
-            for r in rows
-        ],
+        .outerjoin(campaigns, campaigns.c.id == messages.c.campaign_id)
+        .where(
+            in_values(conn, messages.c.id, ids),
+            messages.c.status == "submitted",
+            messages.c.contact_id.is_not(None),
+        )
+    )
+    log = compliance_send_log.c
+    conn.execute(
+        compliance_send_log.insert().from_select(
+            [
+                log.workspace_id,
+                log.contact_id,
+                log.channel,
+                log.purpose,
+                log.sent_at,
+                log.campaign_id,
+                log.message_ref,
+            ],
+            source,
+        )
     )
 
 
@@ -158,7 +184,7 @@ def _attempts_from_rows(
         return
     ids = sorted({i for i, _ in items})
     info = {
-        int(r.id): (int(r.campaign_id), r.route_id)
+        int(r.id): (r.campaign_id, r.route_id)
         for r in conn.execute(
             sa.select(messages.c.id, messages.c.campaign_id, messages.c.route_id).where(
                 messages.c.id.in_(ids)
@@ -194,33 +220,14 @@ def fail_or_failover(
 ) -> Counter[str]:
     """Apply failures: requeue on the next route, retry later, fall back, or end the message.
 
-    Return counts by what happened: ``failover``, ``retry``, ``fallback``, ``failed``,
-    ``expired``.
+    Cause ``timeout`` (a fallback timer, :mod:`clarion.delivery.fallback`) only ever falls
+    back; when it cannot, the message is left as it is. Return counts by what happened:
+    ``failover``, ``retry``, ``fallback``, ``failed``, ``expired``, ``no_fallback``.
     """
     if not failures:
         return Counter()
-    rows = {
-        int(r.id): r
-        for r in conn.execute(
-            sa.select(
-                messages.c.id,
-                messages.c.workspace_id,
-                messages.c.campaign_id,
-                messages.c.route_id,
-                messages.c.channel,
-                messages.c.destination,
-                messages.c.attempts,
-                campaigns.c.failover,
-                contacts.c.phone_region,
-                contacts.c.country,
-                contacts.c.phone_carrier,
-                contacts.c.email,
-            )
-            .join(campaigns, campaigns.c.id == messages.c.campaign_id)
-            .join(contacts, contacts.c.id == messages.c.contact_id)
-            .where(messages.c.id.in_([f.message_id for f in failures]))
-        )
-    }
+    rows = _failure_rows(conn, [f.message_id for f in failures])
+    cache = _FallbackCache(conn, rows)
     route_cache: dict[tuple[int, str | None], list[Route]] = {}
     all_routes: dict[int, dict[int, Route]] = {}
 
@@ -233,6 +240,8 @@ def fail_or_failover(
     outcome: Counter[str] = Counter()
     updates: list[dict[str, Any]] = []
     attempts: list[dict[str, Any]] = []
+    timers: list[dict[str, Any]] = []
+    fired: list[dict[str, Any]] = []
     for f in failures:
         row = rows.get(f.message_id)
         if row is None:
@@ -240,7 +249,8 @@ def fail_or_failover(
         ws = int(row.workspace_id)
         if ws not in all_routes:
             all_routes[ws] = routes_by_id(conn, ws)
-        policy = dict(row.failover)
+        policy = dict(row.failover or {})
+        fb = _fallback_policy(row)
         current = all_routes[ws].get(row.route_id) if row.route_id is not None else None
         country = row.phone_region or row.country
         upd = {
@@ -250,29 +260,20 @@ def fail_or_failover(
             "u_route_id": row.route_id,
             "u_channel": row.channel,
             "u_destination": row.destination,
+            "u_body": row.body,
             "u_send_at": now,
             "u_provider_id": None,
             "u_provider_code": f.code,
             "u_failed_at": None,
             "u_expired_at": None,
         }
-        attempts.append(
-            {
-                "message_id": f.message_id,
-                "campaign_id": int(row.campaign_id),
-                "route_id": row.route_id,
-                "worker_id": worker_id,
-                "result": _RESULT.get(f.cause, f.cause),
-                "provider_id": None,
-                "provider_code": f.code,
-                "at": now,
-            }
-        )
+        timeout = f.cause == "timeout"
         retry_same = f.cause in ("transient", "throttled") and row.attempts <= int(
             policy.get("max_transient", 3)
         )
-        may_failover = f.cause in ("transient", "throttled", "connector_down") or bool(
-            policy.get(_POLICY_FLAG.get(f.cause, ""), True)
+        may_failover = not timeout and (
+            f.cause in ("transient", "throttled", "connector_down")
+            or bool(policy.get(_POLICY_FLAG.get(f.cause, ""), True))
         )
         nxt = None
         if not retry_same and may_failover:
@@ -283,21 +284,56 @@ def fail_or_failover(
                 row.phone_carrier,
                 after=current,
             )
-        fallback = policy.get("fallback_channel")
+        alt = None
+        fallback_at = now
+        if (
+            fb is not None
+            and fb.channel != row.channel
+            and (timeout or (may_failover and fb.on_failure))
+            and not retry_same
+            and nxt is None
+        ):
+            alt_to = fb.to or (row.email if fb.channel == "email" else row.phone)
+            alt_route = pick_route(candidates(ws, fb.channel), alt_to, country) if alt_to else None
+            why = "fallback" if alt_route else ("no_route" if alt_to else "no_destination")
+            verdict = cache.decision(row, fb, now) if alt_route is not None else None
+            if verdict is not None and not verdict[0]:
+                why, alt_route = f"blocked:{verdict[2]}"[:30], None
+                outcome["fallback_blocked"] += 1
+            body = _fallback_body(conn, ws, row, fb, cache) if alt_route is not None else None
+            if alt_route is not None and body is None:
+                why = "content_error"
+            alt = (alt_to, alt_route, body) if alt_route is not None and body is not None else None
+            if alt is not None and verdict is not None:
+                fallback_at = max(now, verdict[1])
+            if row.has_timer:
+                timers.append({"m": f.message_id, "o": why})
+            elif timeout:
+                # A campaign timer: remember that it fired, so the scan never picks it again.
+                fired.append(
+                    {
+                        "message_id": f.message_id,
+                        "workspace_id": ws,
+                        "policy": fb.model_dump(exclude_none=True),
+                        "due_at": None,
+                        "fired_at": now,
+                        "outcome": why,
+                    }
+                )
+        if timeout and alt is None:
+            outcome["no_fallback"] += 1
+            continue
         if retry_same:
             upd["u_send_at"] = now + timedelta(seconds=int(policy.get("retry_after_s", 30)))
             outcome["retry"] += 1
         elif nxt is not None:
             upd["u_route_id"] = nxt.id
             outcome["failover"] += 1
-        elif (
-            may_failover
-            and fallback
-            and fallback != row.channel
-            and row.email
-            and (alt := pick_route(candidates(ws, fallback), row.email, country)) is not None
-        ):
-            upd.update(u_route_id=alt.id, u_channel=fallback, u_destination=row.email)
+        elif alt is not None and fb is not None:
+            upd.update(
+                u_route_id=alt[1].id, u_channel=fb.channel, u_destination=alt[0], u_body=alt[2]
+            )
+            upd["u_send_at"] = fallback_at  # quiet hours of the new channel may move it
             outcome["fallback"] += 1
         elif f.cause == "connector_down" and row.attempts <= int(policy.get("max_transient", 3)):
             upd["u_send_at"] = now + timedelta(seconds=int(policy.get("retry_after_s", 30)))
@@ -309,6 +345,18 @@ def fail_or_failover(
             upd.update(u_status="failed", u_failed_at=now)
             outcome["failed"] += 1
         updates.append(upd)
+        attempts.append(
+            {
+                "message_id": f.message_id,
+                "campaign_id": row.campaign_id,
+                "route_id": row.route_id,
+                "worker_id": worker_id,
+                "result": _RESULT.get(f.cause, f.cause),
+                "provider_id": None,
+                "provider_code": f.code,
+                "at": now,
+            }
+        )
     where = [messages.c.id == sa.bindparam("b_id"), status_in(expect)]
     if any(f.claim_token for f in failures):
         where.append(messages.c.claim_token == sa.bindparam("b_token"))
@@ -321,6 +369,7 @@ def fail_or_failover(
                 route_id=sa.bindparam("u_route_id"),
                 channel=sa.bindparam("u_channel"),
                 destination=sa.bindparam("u_destination"),
+                body=sa.bindparam("u_body"),
                 send_at=sa.bindparam("u_send_at", type_=messages.c.send_at.type),
                 provider_id=sa.bindparam("u_provider_id"),
                 provider_code=sa.bindparam("u_provider_code"),
@@ -330,4 +379,139 @@ def fail_or_failover(
             updates,
         )
         conn.execute(message_attempts.insert(), attempts)
+    if fired:
+        conn.execute(message_fallbacks.insert(), fired)
+    if timers:
+        conn.execute(
+            message_fallbacks.update()
+            .where(message_fallbacks.c.message_id == sa.bindparam("m"))
+            .values(
+                due_at=None,
+                fired_at=sa.literal(now, type_=message_fallbacks.c.fired_at.type),
+                outcome=sa.bindparam("o"),
+            ),
+            timers,
+        )
     return outcome
+
+
+def _failure_rows(conn: sa.Connection, ids: Sequence[int]) -> dict[int, Any]:
+    """Return what failover needs of each message: campaign policy, contact, fallback policy.
+
+    Outer joins: a send-API message has no campaign and may have no contact.
+    """
+    q = (
+        sa.select(
+            messages.c.id,
+            messages.c.workspace_id,
+            messages.c.campaign_id,
+            messages.c.contact_id,
+            messages.c.route_id,
+            messages.c.channel,
+            messages.c.destination,
+            messages.c.body,
+            messages.c.attempts,
+            campaigns.c.failover,
+            campaigns.c.purpose.label("campaign_purpose"),
+            messages.c.purpose.label("msg_purpose"),
+            messages.c.kind,
+            contacts.c.phone_region,
+            contacts.c.country,
+            contacts.c.phone_carrier,
+            contacts.c.email,
+            contacts.c.phone,
+            message_fallbacks.c.policy.label("fallback"),
+            message_fallbacks.c.message_id.is_not(None).label("has_timer"),
+        )
+        .select_from(messages)
+        .outerjoin(campaigns, campaigns.c.id == messages.c.campaign_id)
+        .outerjoin(contacts, contacts.c.id == messages.c.contact_id)
+        .outerjoin(message_fallbacks, message_fallbacks.c.message_id == messages.c.id)
+        .where(in_values(conn, messages.c.id, list(ids)))
+    )
+    return {int(r.id): r for r in conn.execute(q)}
+
+
+def _fallback_body(
+    conn: sa.Connection, ws: int, row: Any, fb: FallbackPolicy, cache: _FallbackCache
+) -> str | None:
+    """Render the fallback content; a template that cannot render means no fallback.
+
+    Caught here so one broken template never fails the write-back of a whole batch.
+    """
+    from clarion.delivery.fallback.service import render_content
+    from clarion.errors import ClarionError
+
+    contact = cache.contact(row.contact_id)
+    try:
+        return render_content(conn, ws, contact, fb, row.body, templates=cache.templates)
+    except ClarionError as exc:
+        log.warning("message %s: fallback content does not render: %s", row.id, exc)
+        return None
+
+
+def _screened_text(body: str | None) -> str:
+    """Return the text compliance screens: an email document's text part, or the SMS text."""
+    from clarion.channels.email.content import EmailContent
+
+    return EmailContent.from_body(body).text if body else ""
+
+
+class _FallbackCache:
+    """Contacts and saved templates of one batch, loaded once for all its fallbacks."""
+
+    def __init__(self, conn: sa.Connection, rows: dict[int, Any]) -> None:
+        self.conn = conn
+        self.rows = rows
+        self.contacts: dict[int, dict[str, Any]] | None = None
+        self.templates: dict[tuple[int, str, str], Any] = {}
+        self.decisions: dict[tuple[int, str, str, str], dict[int, Any]] = {}
+
+    def decision(self, row: Any, fb: FallbackPolicy, now: datetime) -> tuple[bool, datetime, str]:
+        """Return whether compliance lets the fallback go (consent and suppression on the new
+        channel, quiet hours, caps), when, and the first blocking reason.
+
+        Evaluated once per (workspace, purpose, channel, text) for every contact of the batch.
+        A message without a contact (a bare address) has nothing to check here.
+        """
+        from clarion.compliance import evaluate
+        from clarion.compliance.engine import PURPOSES
+
+        if row.contact_id is None:
+            return True, now, ""
+        purpose = next(
+            (p for p in (row.msg_purpose, row.campaign_purpose) if p in PURPOSES),
+            "transactional" if row.kind == "transactional" else "marketing",
+        )
+        key = (int(row.workspace_id), purpose, fb.channel, row.body or "")
+        if key not in self.decisions:
+            ids = [
+                int(r.contact_id)
+                for r in self.rows.values()
+                if r.contact_id is not None and int(r.workspace_id) == key[0]
+            ]
+            self.decisions[key] = evaluate(
+                self.conn, key[0], ids, _screened_text(row.body), purpose, fb.channel, now
+            )
+        d = self.decisions[key].get(int(row.contact_id))
+        if d is None:
+            return False, now, "unknown_contact"
+        first = next((r.code for r in d.reasons if r.severity == "block"), "")
+        return d.allowed, d.send_at, first
+
+    def contact(self, contact_id: int | None) -> dict[str, Any] | None:
+        from clarion.delivery.fallback.service import load_contacts
+
+        if contact_id is None:
+            return None
+        if self.contacts is None:
+            ids = sorted({int(r.contact_id) for r in self.rows.values() if r.contact_id})
+            self.contacts = load_contacts(self.conn, ids)
+        return self.contacts.get(int(contact_id))
+
+
+def _fallback_policy(row: Any) -> FallbackPolicy | None:
+    """Return the message's own fallback policy, else its campaign's."""
+    if row.fallback:
+        return FallbackPolicy.model_validate(row.fallback)
+    return policy_of_failover(row.failover)

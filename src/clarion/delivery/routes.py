@@ -7,7 +7,7 @@ Python over a list ordered by (priority, id); failover is "the next matching rou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +43,9 @@ class Route:
     countries: frozenset[str] = field(default_factory=frozenset)
     prefixes: tuple[str, ...] = ()
     carriers: frozenset[str] = field(default_factory=frozenset)
+    #: False when route health (clarion.analytics.route_health) saw its recent delivery rate
+    #: fall below the threshold: pick_route tries every healthy route first.
+    healthy: bool = True
 
     def serves(self, destination: str | None, country: str | None, carrier: str | None) -> bool:
         """Return whether this route may carry a message to ``destination``."""
@@ -102,7 +105,18 @@ def load_routes(conn: sa.Connection, workspace_id: int, channel: str | None = No
     q = sa.select(routes).where(routes.c.workspace_id == workspace_id, routes.c.active.is_(True))
     if channel is not None:
         q = q.where(routes.c.channel == channel)
-    return [_route(r) for r in conn.execute(q.order_by(routes.c.priority, routes.c.id))]
+    found = [_route(r) for r in conn.execute(q.order_by(routes.c.priority, routes.c.id))]
+    unhealthy = _unhealthy(conn, workspace_id) if found else frozenset()
+    return [replace(r, healthy=False) if r.id in unhealthy else r for r in found]
+
+
+def _unhealthy(conn: sa.Connection, workspace_id: int) -> frozenset[int]:
+    """Return the ids of routes that route health finds failing now (a few counter rows)."""
+    try:
+        from clarion.analytics.route_health import unhealthy_routes
+    except ImportError:  # an installation without analytics routes by priority alone
+        return frozenset()
+    return unhealthy_routes(conn, workspace_id)
 
 
 def list_routes(conn: sa.Connection, workspace_id: int) -> list[dict[str, Any]]:
@@ -134,13 +148,17 @@ def pick_route(
     after: Route | None = None,
 ) -> Route | None:
     """Return the first route serving the destination, or the first one that comes after
-    route ``after`` in failover order (which need not be active any more)."""
+    route ``after`` in failover order (which need not be active any more). Healthy routes
+    come first; an unhealthy one is used only when no healthy route serves the destination."""
+    fallback: Route | None = None
     for route in candidates:
         if after is not None and (route.priority, route.id) <= (after.priority, after.id):
             continue
         if route.serves(destination, country, carrier):
-            return route
-    return None
+            if route.healthy:
+                return route
+            fallback = fallback or route
+    return fallback
 
 
 def routes_by_id(conn: sa.Connection, workspace_id: int) -> dict[int, Route]:

@@ -41,8 +41,10 @@ messages = sa.Table(
     # planner has just read, and three referential checks per row cost a third of the bulk
     # insert on PostgreSQL. campaign_id and contact_id keep theirs (deletes cascade).
     sa.Column("workspace_id", BigId, nullable=False),
-    sa.Column("campaign_id", sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    # NULL campaign: a message sent through the send API (clarion.sending); NULL contact: sent
+    # to an address that belongs to no contact.
+    sa.Column("campaign_id", sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=True),
     sa.Column("variant_id", BigId),
     sa.Column("holdout", sa.Boolean, nullable=False, default=False),
     # holdout, queued, sending, submitted, delivered, failed, expired, cancelled, uncertain
@@ -68,9 +70,28 @@ messages = sa.Table(
     sa.Column("failed_at", UTCDateTime),
     sa.Column("expired_at", UTCDateTime),
     sa.Column("cancelled_at", UTCDateTime),
+    # -- the send API (clarion.sending, migration 0010_sending) --------------------------------
+    # "bulk" (campaigns, marketing sends) or "transactional": the worker claims the
+    # transactional lane first and on its own, so a large campaign never delays it.
+    sa.Column("lane", sa.String(20), nullable=False, server_default="bulk"),
+    sa.Column("kind", sa.String(20)),  # transactional | marketing; NULL for campaign rows
+    sa.Column("purpose", sa.String(50)),  # consent purpose of a send-API message
+    sa.Column("source", sa.String(100)),  # api, journey:<id>, inbound, ...
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("request_hash", sa.String(64)),  # what the idempotency key was first used for
+    sa.Column("callback_url", sa.String(2000)),
+    sa.Column("sender", sa.String(20)),
+    sa.Column("template", sa.String(200)),
+    sa.Column("validity_s", sa.Integer),  # NULL: the campaign's
+    sa.Column("valid_until", UTCDateTime),  # send_at + validity: expired if not delivered by then
+    sa.Column("meta", Json),  # the caller's metadata, echoed in status webhooks
     sa.UniqueConstraint("campaign_id", "contact_id"),
     sa.Index("ix_messages_due", "status", "send_at"),
     sa.Index("ix_messages_campaign_status", "campaign_id", "status"),
+    sa.Index("ix_messages_lane_status_send_at", "lane", "status", "send_at"),
+    sa.Index(
+        "ix_messages_workspace_id_idempotency_key", "workspace_id", "idempotency_key", unique=True
+    ),
 )
 
 message_attempts = sa.Table(
@@ -78,7 +99,7 @@ message_attempts = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("message_id", sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("campaign_id", sa.BigInteger, nullable=False),
+    sa.Column("campaign_id", sa.BigInteger, nullable=True),  # NULL: a send-API message
     sa.Column("route_id", sa.ForeignKey("routes.id")),
     sa.Column("worker_id", sa.String(100)),
     # submitted, failed_permanent, failed_transient, delivered, undelivered, expired, uncertain

@@ -16,15 +16,22 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
+from clarion.analytics.demo_step import write_report
 from clarion.audit.service import Actor
 from clarion.demo.base import BASE_STEPS, DemoContext, Step, StepResult, timed
 from clarion.demo.campaign import send_campaign
+from clarion.social.demo_step import social_step
 
 #: The reference "now" of a demo run unless one is given: fixed so runs are reproducible.
 DEFAULT_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 #: Every step of ``clarion demo``, in order. Features append ``(name, step)`` pairs.
-STEPS: list[tuple[str, Step]] = [*BASE_STEPS, ("campaign", send_campaign)]
+STEPS: list[tuple[str, Step]] = [
+    *BASE_STEPS,
+    ("campaign", send_campaign),
+    ("social", social_step),
+    ("report", write_report),
+]
 
 
 @dataclass

@@ -194,43 +194,87 @@ class ContactsConfig:
     default_region: str | None
 
 
+# What a column feeds, decided once per header: (kind, name).
+_IGNORE, _PROFILE, _TAGS, _IDENTITY, _ATTRIBUTE, _META, _CONSENT = range(7)
+_PROFILE_SET = frozenset(PROFILE_INPUTS)
+_META_SET = frozenset(CONSENT_META)
+Targets = dict[str, tuple[int, str]]
+
+
+def _kind_of(target: str) -> tuple[int, str]:
+    if target == "ignore":
+        return _IGNORE, target
+    if target in _PROFILE_SET:
+        return _PROFILE, target
+    if target == "tags":
+        return _TAGS, target
+    if target.startswith("identity:"):
+        return _IDENTITY, target.split(":", 1)[1]
+    if target.startswith("attribute:"):
+        return _ATTRIBUTE, target.split(":", 1)[1]
+    if target in _META_SET:
+        return _META, target
+    return _CONSENT, target
+
+
 def _row_to_contact(
-    number: int, data: dict[str, Any], config: ContactsConfig, targets: dict[str, str]
+    number: int, data: dict[str, Any], config: ContactsConfig, targets: Targets
 ) -> CleanContact | list[Reject]:
-    mapping = dict(config.mapping)
-    rec = ContactIn()
+    profile: dict[str, str] = {}
+    tags: list[str] = []
+    identities: dict[str, str] = {}
+    attributes: dict[str, Any] = {}
     consent: dict[str, Any] = {}
     meta: dict[str, Any] = {}
     rejects: list[Reject] = []
     for header, raw in data.items():
-        target = targets.get(header)
-        if target is None:
-            target = targets[header] = target_for(header, mapping)
-        if target == "ignore" or raw is None or raw == "":
+        found = targets.get(header)
+        if found is None:
+            found = targets[header] = _kind_of(target_for(header, dict(config.mapping)))
+        kind, name = found
+        if kind == _IGNORE or raw is None or raw == "":
             continue
-        if isinstance(raw, str) and "\ufffd" in raw:
-            rejects.append(Reject(number, header, raw, "bad_encoding"))
-            continue
-        if target in PROFILE_INPUTS:
-            setattr(rec, target, raw if isinstance(raw, str) else str(raw))
-        elif target == "tags":
-            tags = raw if isinstance(raw, list) else _TAG_SPLIT.split(str(raw))
-            rec.tags.extend(str(t) for t in tags)
-        elif target.startswith("identity:"):
-            rec.identities[target.split(":", 1)[1]] = str(raw)
-        elif target.startswith("attribute:"):
-            name = target.split(":", 1)[1]
-            if name == "attributes" and isinstance(raw, dict):
-                rec.attributes.update(raw)
-            else:
-                rec.attributes[name] = raw
-        elif target in CONSENT_META:
-            meta[target] = raw
+        if isinstance(raw, str):
+            if "\ufffd" in raw:
+                rejects.append(Reject(number, header, raw, "bad_encoding"))
+                continue
+            text = raw
         else:
-            consent[target] = raw
+            text = str(raw)
+        if kind == _PROFILE:
+            profile[name] = text
+        elif kind == _ATTRIBUTE:
+            if name == "attributes" and isinstance(raw, dict):
+                attributes.update(raw)
+            else:
+                attributes[name] = raw
+        elif kind == _TAGS:
+            tags.extend([str(t) for t in raw] if isinstance(raw, list) else _TAG_SPLIT.split(text))
+        elif kind == _IDENTITY:
+            identities[name] = text
+        elif kind == _META:
+            meta[name] = raw
+        else:
+            consent[name] = raw
+    items: list[ConsentItem] = []
+    if consent:
+        items = _consent_items(number, consent, meta, rejects)
+    rec = ContactIn(**profile, attributes=attributes, tags=tags, identities=identities)
+    got = clean_contact(rec, number, config.default_region)
+    if isinstance(got, list):
+        return rejects + got
+    if rejects:
+        return rejects
+    return got._replace(consent=tuple(items)) if items else got
+
+
+def _consent_items(
+    number: int, consent: dict[str, Any], meta: dict[str, Any], rejects: list[Reject]
+) -> list[ConsentItem]:
+    """Return the row's consent statements; refused cells are added to ``rejects``."""
     items: list[ConsentItem] = []
     occurred: datetime | None = None
-    if consent and meta.get("consent_at"):
+    if meta.get("consent_at"):
         try:
             occurred = parse_when(str(meta["consent_at"]))
         except ValueError:
@@ -244,19 +288,14 @@ def _row_to_contact(
         source = str(meta.get("consent_source") or "import")[:100]
         proof = meta.get("consent_proof")
         items.append(ConsentItem(channel, purpose, status, source, proof and str(proof), occurred))
-    got = clean_contact(rec, number, config.default_region)
-    if isinstance(got, list):
-        return rejects + got
-    if rejects:
-        return rejects
-    return got._replace(consent=tuple(items)) if items else got
+    return items
 
 
 def clean_contacts(rows: Sequence[Row], config: ContactsConfig) -> Cleaned:
     """Map and validate one chunk of rows (runs in worker processes; no database)."""
     accepted: list[CleanContact] = []
     rejects: list[Reject] = []
-    targets: dict[str, str] = {}
+    targets: Targets = {}
     for number, data in rows:
         if isinstance(data, RowError):
             rejects.append(Reject(number, data.field, data.value, data.reason))

@@ -31,6 +31,7 @@ from clarion.messages.gsm_tables import (
     DEFAULT_EXTENSION,
     ESC,
     NATIONAL,
+    UNUSED,
 )
 
 MAX_PARTS = 255
@@ -63,7 +64,7 @@ class Alphabet:
 
 
 def _alphabet(name: str, basic: str, extension: dict[int, str], udh_shift: bytes = b"") -> Alphabet:
-    from_basic = {code: ch for code, ch in enumerate(basic) if code != ESC}
+    from_basic = {code: ch for code, ch in enumerate(basic) if code != ESC and ch != UNUSED}
     to_septets: dict[int, str] = {ord(ch): chr(code) for code, ch in from_basic.items()}
     for code, ch in extension.items():
         # A character in both tables is sent with the cheaper, basic, code.
@@ -384,7 +385,9 @@ def encode(
 
     ``replace_lookalikes`` swaps characters that would force UCS-2 for GSM-7 twins, but only
     when that makes the whole text GSM-7 (otherwise nothing is gained and the text is kept).
-    ``national_shift`` (``"tr"``, ``"es"`` or ``"pt"``) allows that language's shift tables
+    ``national_shift`` (``"tr"``, ``"es"``, ``"pt"`` or one of the ten Indian languages: ``"bn"``,
+    ``"gu"``, ``"hi"``, ``"kn"``, ``"ml"``, ``"or"``, ``"pa"``, ``"ta"``, ``"te"``, ``"ur"``) allows
+    that language's shift tables
     when the default alphabet cannot encode the text; the cheapest choice in parts wins.
     """
     if ref_bits not in _CONCAT_IE_OCTETS:

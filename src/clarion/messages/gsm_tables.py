@@ -3,10 +3,18 @@
 Each table is written the way the standard prints it: a 128-position string for a (locking shift)
 basic table, with position 0x1B (the escape to the extension table) marked by ``\\x1b``, and a
 ``{code: character}`` mapping for a (single shift) extension table. Language identifiers are the
-ones the UDH national language IEs carry (annex A): 1 Turkish, 2 Spanish, 3 Portuguese.
+ones the UDH national language IEs carry (annex A): 1 Turkish, 2 Spanish, 3 Portuguese, and
+4-13 the ten Indian languages.
+
+The default, Turkish, Spanish and Portuguese tables are small and written out here. The ten Indian
+tables (A.2.4-A.3.13, about 2,000 entries of Indic code points) come from ``gsmcodecs``, a
+maintained transcription of TS 23.038 release 18: typing them again by hand would only add
+mistakes. ``tests/messages/test_gsm_tables.py`` checks our own tables against it as well.
 """
 
 from __future__ import annotations
+
+from gsmcodecs.charmaps import GSMCHARMAPS
 
 ESC = 0x1B
 
@@ -125,3 +133,58 @@ NATIONAL: dict[str, tuple[int, str | None, dict[int, str]]] = {
     "es": (2, None, SPANISH_SINGLE),
     "pt": (3, PORTUGUESE_LOCKING, PORTUGUESE_SINGLE),
 }
+
+#: Code positions a table leaves undefined, in a 128-position locking table string.
+UNUSED = "\ufffe"
+
+#: ISO 639-1 code -> UDH language id of the Indian national language tables (annex A).
+INDIAN = {
+    "bn": 4,  # Bengali
+    "gu": 5,  # Gujarati
+    "hi": 6,  # Hindi
+    "kn": 7,  # Kannada
+    "ml": 8,  # Malayalam
+    "or": 9,  # Oriya
+    "pa": 10,  # Punjabi
+    "ta": 11,  # Tamil
+    "te": 12,  # Telugu
+    "ur": 13,  # Urdu
+}
+
+
+#: (language id, code) -> (what gsmcodecs 1.0 has, what TS 23.038 has), for locking tables.
+#: Each entry leaves a character of the script with no code at all (found by the test that
+#: every table maps distinct characters): an apostrophe at 0x2C, which the single shift
+#: table already has at 0x09, where every Indian table has the comma (as Turkish and
+#: Portuguese do); and Kannada 0x24 read as PA (U+0CAA, also at 0x3D) where the table has
+#: DDA (U+0CA1), the letter at 0x24 of every other Indic table.
+LOCKING_ERRATA: dict[tuple[int, int], tuple[int, int]] = {
+    **{(lid, 0x2C): (ord("'"), ord(",")) for lid in INDIAN.values()},
+    (7, 0x24): (0x0CAA, 0x0CA1),
+}
+
+
+def tables_from_gsmcodecs(lang_id: int) -> tuple[str | None, dict[int, str]]:
+    """Return (locking table string or None, single shift table) of a language id.
+
+    ``gsmcodecs`` gives decode maps (septet -> code point) and renders the escape (0x1B) as a
+    space; here 0x1B is the escape, as everywhere in this module, and gaps are :data:`UNUSED`.
+    """
+    maps = GSMCHARMAPS[lang_id]
+    locking: str | None = None
+    if "locking" in maps:
+        dec = dict(maps["locking"]["decode"])
+        for (lid, code), (wrong, right) in LOCKING_ERRATA.items():
+            if lid == lang_id and dec.get(code) == wrong:
+                dec[code] = right
+        locking = "".join(
+            "\x1b" if code == ESC else chr(dec[code]) if code in dec else UNUSED
+            for code in range(128)
+        )
+    single = {code: chr(cp) for code, cp in maps["singleShift"]["decode"].items() if code != ESC}
+    return locking, single
+
+
+NATIONAL.update(
+    {lang: (lang_id, *tables_from_gsmcodecs(lang_id)) for lang, lang_id in INDIAN.items()}
+)

@@ -30,6 +30,7 @@ __all__ = [
     "compile_template",
     "contact_context",
     "locale_chain",
+    "set_helper_hook",
     "set_link_hook",
 ]
 
@@ -104,6 +105,39 @@ def _link(ctx: Context, url: str) -> str:
     return _link_hook(str(url), ctx.parent)
 
 
+HelperHook = Callable[..., Any]
+#: Helpers whose data lives in another feature, installed by it (see :func:`set_helper_hook`):
+#: ``recommend(n)`` products for the contact, ``also_bought(sku, n)`` products bought with a
+#: product, ``trait(name)`` one of the contact's computed traits. Until installed they give
+#: nothing (an empty list, None), so a template using them still renders.
+_HELPER_DEFAULTS: dict[str, HelperHook] = {
+    "recommend": lambda _ctx, n=3: [],
+    "also_bought": lambda _ctx, sku, n=3: [],
+    "trait": lambda _ctx, name, default=None: default,
+}
+_helper_hooks: dict[str, HelperHook] = dict(_HELPER_DEFAULTS)
+
+
+def set_helper_hook(name: str, fn: HelperHook | None) -> None:
+    """Install the function behind template helper ``name`` (``None`` restores the default).
+
+    The function gets the render context (contact, event...) and the template's arguments. The
+    intelligence feature installs ``recommend``, ``also_bought`` and ``trait``, so messages
+    never imports it.
+    """
+    if name not in _HELPER_DEFAULTS:
+        raise ValueError(f"unknown template helper {name!r}")
+    _helper_hooks[name] = fn or _HELPER_DEFAULTS[name]
+
+
+def _helper(name: str) -> Callable[..., Any]:
+    @pass_context
+    def call(ctx: Context, *args: Any) -> Any:
+        return _helper_hooks[name](ctx.parent, *args)
+
+    return call
+
+
 class _SmsEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox with a fast path for the plain dicts render contexts are made of.
 
@@ -133,7 +167,7 @@ def _make_env() -> ImmutableSandboxedEnvironment:
     env.filters = {name: builtin[name] for name in _BUILTIN_FILTERS}
     env.filters.update(FILTERS)
     env.tests = {name: env.tests[name] for name in _TESTS}
-    env.globals = {"link": _link}
+    env.globals = {"link": _link, **{name: _helper(name) for name in _HELPER_DEFAULTS}}
     return env
 
 

@@ -38,6 +38,7 @@ SCOPES = frozenset(
         "messages:send",
         "messages:read",
         "reports:read",
+        "webhooks:write",
     }
 )
 KEY_PREFIX = "clk_"

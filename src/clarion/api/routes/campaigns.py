@@ -74,10 +74,11 @@ async def test_send_(
     return await test_send(engine, actor, campaign_id, body.to)
 
 
-@router.post("/campaigns/{campaign_id}/launch")
-def launch(campaign_id: int, actor: Writer, engine: EngineDep) -> dict[str, Any]:
-    """Launch a draft: plan its audience into the outbox; workers send it."""
-    return control.launch(engine, actor, campaign_id).to_dict()
+@router.post("/campaigns/{campaign_id}/launch", status_code=202)
+def launch(campaign_id: int, actor: Writer, conn: ConnDep) -> dict[str, Any]:
+    """Launch a draft and return at once: a worker plans its audience and workers send it
+    (follow ``plan`` and ``messages`` in the progress)."""
+    return control.request_launch(conn, actor, campaign_id)
 
 
 @router.post("/campaigns/{campaign_id}/pause")

@@ -1,0 +1,1 @@
+"""Campaign statistics, reports, charts, exports and route health (see docs/reports.md)."""

@@ -1,0 +1,153 @@
+"""Send API under /v1/messages: send one, send a batch, read one with its history, list.
+
+``Idempotency-Key`` (header on a single send, ``idempotency_key`` per item of a batch): the same
+key with the same body answers 200 with the message the key first created, never a second
+message; the same key with another body answers 409 ``idempotency_conflict``. A new message
+answers 201. A refused send (consent, suppression, screening, no route) answers 422
+``send_refused`` with every blocking rule under ``fields.reasons``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
+
+from clarion.api.deps import EngineDep, require
+from clarion.audit.service import Actor
+from clarion.db.engine import read_only
+from clarion.sending import service
+from clarion.sending.service import SendRequest
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+Sender = Annotated[Actor, Depends(require("messages:send"))]
+Reader = Annotated[Actor, Depends(require("messages:read"))]
+
+_SQLITE_GATE = threading.Lock()
+
+
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """Yield a write transaction; on SQLite one request of this process at a time.
+
+    SQLite has one writer and its busy handler sleeps in growing steps, which wastes most of
+    the time the lock is free; queuing on a lock hands it over at once. PostgreSQL is not gated.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _SQLITE_GATE, engine.begin() as conn:
+        yield conn
+
+
+class MessageBody(BaseModel):
+    """One message: to a contact or an address, a text or a saved template."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = "sms"
+    contact_id: int | None = None
+    to: str | None = Field(None, max_length=320)
+    text: str | None = Field(None, max_length=10_000)
+    template: str | None = Field(None, max_length=200)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    kind: str = "transactional"
+    purpose: str | None = Field(None, max_length=50)
+    sender: str | None = Field(None, max_length=20)
+    validity_s: int | None = Field(None, gt=0)
+    send_at: datetime | None = None
+    callback_url: str | None = Field(None, max_length=2000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    fallback: dict[str, Any] | None = None
+
+    def to_request(self, idempotency_key: str | None, source: str) -> SendRequest:
+        return SendRequest(
+            channel=self.channel,
+            contact_id=self.contact_id,
+            to=self.to,
+            text=self.text,
+            template=self.template,
+            variables=self.variables,
+            kind=self.kind,
+            purpose=self.purpose,
+            sender=self.sender,
+            validity=None if self.validity_s is None else timedelta(seconds=self.validity_s),
+            send_at=self.send_at,
+            callback_url=self.callback_url,
+            idempotency_key=idempotency_key,
+            source=source,
+            metadata=self.metadata,
+            fallback=self.fallback,
+        )
+
+
+class BatchItem(MessageBody):
+    idempotency_key: str | None = Field(None, max_length=200)
+
+
+class BatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[BatchItem] = Field(min_length=1, max_length=service.MAX_BATCH)
+
+
+def _source(actor: Actor) -> str:
+    return f"api:{actor.label}"[:100]
+
+
+@router.post("", status_code=201)
+def send_route(
+    body: MessageBody,
+    actor: Sender,
+    engine: EngineDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Send one message; 201 when created, 200 when the idempotency key already made it."""
+    req = body.to_request(idempotency_key, _source(actor))
+    with _transaction(engine) as conn:
+        out = service.enqueue(conn, actor, req)
+    if not out.created:
+        response.status_code = 200
+    return out.message
+
+
+@router.post("/batch")
+def send_batch_route(body: BatchBody, actor: Sender, engine: EngineDep) -> dict[str, Any]:
+    """Send up to 1,000 messages; each is queued or refused on its own (by index)."""
+    reqs = [m.to_request(m.idempotency_key, _source(actor)) for m in body.messages]
+    with _transaction(engine) as conn:
+        results = service.send_batch(conn, actor, reqs)
+    refused = sum(1 for r in results if "error" in r)
+    return {"accepted": len(results) - refused, "refused": refused, "results": results}
+
+
+@router.get("/{message_id}")
+def get_route(message_id: int, actor: Reader, engine: EngineDep) -> dict[str, Any]:
+    """Return a message with its status history."""
+    with read_only(engine) as conn:
+        return service.get_message(conn, actor.workspace_id, message_id)
+
+
+@router.get("")
+def list_route(
+    actor: Reader,
+    engine: EngineDep,
+    status: str | None = None,
+    before_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """Return the workspace's sent messages, newest first (pass ``before_id`` for the next page)."""
+    with read_only(engine) as conn:
+        items = service.list_messages(
+            conn, actor.workspace_id, status=status, before_id=before_id, limit=limit
+        )
+    return {"messages": items, "next_before_id": items[-1]["id"] if items else None}

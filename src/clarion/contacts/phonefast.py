@@ -1,0 +1,312 @@
+"""A fast path for the common ways a phone number is written, exact to ``phonenumbers``.
+
+Why this exists: ``phonenumbers.parse`` plus ``number_type`` cost about 50 µs per number, and
+a million-row import is a million distinct numbers. Most of that time is generic machinery
+(normalising any Unicode digit, re-compiling metadata patterns, extension and alpha handling,
+computing the number type twice for shared calling codes such as +1 and +44), not the rules
+themselves. Here the rules are applied directly for the two shapes that make up nearly every
+contact file, with the library's own metadata and patterns compiled once:
+
+- ``+`` followed by digits (``00`` already turned into ``+`` by the caller);
+- national digits of the row's region, with or without its plain national prefix (``0``).
+
+Every step follows ``phonenumbers.parse`` / ``is_possible_number_with_reason`` /
+``number_type`` / ``region_code_for_number`` (phonenumberutil.py) and gives up, returning
+``None``, wherever the library would do something less simple: a national prefix with a
+transform rule or one that matches a ``+`` number, an international dialling prefix, a national
+number that starts with the region's calling code, leading zeros kept in the national number
+(Italy), non-geographic calling codes, or a number that turns out invalid (so that the slow path
+words the reason). The caller then uses the full library. ``tests/contacts/test_phonefast.py``
+checks with Hypothesis that whatever this path accepts equals the library's answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from phonenumbers import PhoneMetadata, PhoneNumberDesc, PhoneNumberType
+
+#: ``phonenumbers`` limits (phonenumberutil._MIN_LENGTH_FOR_NSN / _MAX_LENGTH_FOR_NSN).
+_MIN_NSN = 2
+_MAX_NSN = 17
+_DIGITS = frozenset("0123456789")
+
+# The order in which phonenumberutil._number_type_helper tries the types.
+_SPECIAL_TYPES = (
+    ("premium_rate", PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", PhoneNumberType.TOLL_FREE),
+    ("shared_cost", PhoneNumberType.SHARED_COST),
+    ("voip", PhoneNumberType.VOIP),
+    ("personal_number", PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", PhoneNumberType.PAGER),
+    ("uan", PhoneNumberType.UAN),
+    ("voicemail", PhoneNumberType.VOICEMAIL),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Desc:
+    """A PhoneNumberDesc reduced to what matching needs (``_is_number_matching_desc``)."""
+
+    lengths: frozenset[int]  # empty: no length filter
+    pattern: re.Pattern[str] | None
+
+    def matches(self, nsn: str) -> bool:
+        if self.pattern is None:
+            return False
+        if self.lengths and len(nsn) not in self.lengths:
+            return False
+        return self.pattern.fullmatch(nsn) is not None
+
+
+def _desc(desc: PhoneNumberDesc | None) -> _Desc:
+    if desc is None or not desc.national_number_pattern:
+        return _Desc(frozenset(), None)
+    return _Desc(frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One region's numbering plan, compiled once."""
+
+    region: str
+    cc: int
+    cc_text: str
+    general: _Desc
+    possible: tuple[int, ...]  # general_desc.possible_length, sorted as in the metadata
+    local_only: frozenset[int]
+    special: tuple[tuple[_Desc, int], ...]
+    fixed: _Desc
+    mobile: _Desc
+    same_mobile_and_fixed: bool
+    national_prefix: re.Pattern[str] | None
+    prefix_has_transform: bool
+    idd: re.Pattern[str] | None
+    leading_digits: re.Pattern[str] | None
+    special_by_length: dict[int, tuple[tuple[re.Pattern[str], int], ...]] = field(
+        default_factory=dict, compare=False
+    )
+
+    def possible_result(self, nsn: str) -> str:
+        """Return _test_number_length(nsn, metadata) for type UNKNOWN, by name."""
+        n = len(nsn)
+        if n in self.local_only:
+            return "local_only"
+        if not self.possible:
+            return "invalid_length"
+        if self.possible[0] == n:
+            return "possible"
+        if self.possible[0] > n:
+            return "too_short"
+        if self.possible[-1] < n:
+            return "too_long"
+        return "possible" if n in self.possible[1:] else "invalid_length"
+
+    def number_type(self, nsn: str) -> int:
+        """Return phonenumberutil._number_type_helper(nsn, metadata)."""
+        if not self.general.matches(nsn):
+            return PhoneNumberType.UNKNOWN
+        special = self.special_by_length.get(len(nsn))
+        if special is None:
+            # The special types whose lengths allow this one, in the library's order.
+            special = tuple(
+                (desc.pattern, kind)
+                for desc, kind in self.special
+                if desc.pattern is not None and (not desc.lengths or len(nsn) in desc.lengths)
+            )
+            self.special_by_length[len(nsn)] = special
+        for pattern, kind in special:
+            if pattern.fullmatch(nsn) is not None:
+                return kind
+        if self.fixed.matches(nsn):
+            if self.same_mobile_and_fixed or self.mobile.matches(nsn):
+                return PhoneNumberType.FIXED_LINE_OR_MOBILE
+            return PhoneNumberType.FIXED_LINE
+        if not self.same_mobile_and_fixed and self.mobile.matches(nsn):
+            return PhoneNumberType.MOBILE
+        return PhoneNumberType.UNKNOWN
+
+
+@lru_cache(maxsize=512)
+def plan_for(region: str) -> Plan | None:
+    """Return the compiled plan of a geographic region (``US``), or None if there is none."""
+    meta = PhoneMetadata.metadata_for_region(region, None)
+    if meta is None or meta.general_desc is None or meta.country_code is None:
+        return None
+    general = meta.general_desc
+    return Plan(
+        region=region,
+        cc=int(meta.country_code),
+        cc_text=str(meta.country_code),
+        general=_desc(general),
+        possible=tuple(general.possible_length or ()),
+        local_only=frozenset(general.possible_length_local_only or ()),
+        special=tuple((_desc(getattr(meta, name)), kind) for name, kind in _SPECIAL_TYPES),
+        fixed=_desc(meta.fixed_line),
+        mobile=_desc(meta.mobile),
+        same_mobile_and_fixed=bool(meta.same_mobile_and_fixed_line_pattern),
+        national_prefix=re.compile(meta.national_prefix_for_parsing)
+        if meta.national_prefix_for_parsing
+        else None,
+        prefix_has_transform=bool(meta.national_prefix_transform_rule),
+        idd=re.compile(meta.international_prefix) if meta.international_prefix else None,
+        leading_digits=re.compile(meta.leading_digits) if meta.leading_digits else None,
+    )
+
+
+def _country_code(digits: str) -> int:
+    """Return phonenumberutil._extract_country_code's calling code (0: none)."""
+    if digits[0] == "0":
+        return 0
+    for size in (1, 2, 3):
+        cc = int(digits[:size])
+        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return cc
+    return 0
+
+
+def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
+    """Return (plan of the calling code's main region, national significant number), or None.
+
+    ``compact`` is the number without separators; ``None`` means "ask the full library".
+    """
+    if not compact:
+        return None
+    if compact[0] == "+":
+        digits = compact[1:]
+        if len(digits) <= _MIN_NSN or not _DIGITS.issuperset(digits):
+            return None
+        cc = _country_code(digits)
+        if cc == 0:
+            return None
+        main = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc][0])
+        if main is None:  # non-geographic entity (+800, +882, ...)
+            return None
+        nsn = digits[len(str(cc)) :]
+        if len(nsn) < _MIN_NSN or (main.national_prefix and main.national_prefix.match(nsn)):
+            return None
+    else:
+        if region is None or not _DIGITS.issuperset(compact):
+            return None
+        local = plan_for(region)
+        if local is None or (local.idd is not None and local.idd.match(compact)):
+            return None
+        if compact.startswith(local.cc_text) or len(compact) < _MIN_NSN:
+            return None
+        nsn = compact
+        found = local.national_prefix.match(nsn) if local.national_prefix else None
+        if found is not None:
+            if local.prefix_has_transform:
+                return None
+            stripped = nsn[found.end() :]
+            # _maybe_strip_national_prefix_carrier_code keeps the prefix unless what follows
+            # matches the general pattern; parse() then keeps the stripped number only when its
+            # length is possible. Anything else is left to the library.
+            pattern = local.general.pattern
+            if pattern is None or pattern.fullmatch(stripped) is None:
+                return None
+            if local.possible_result(stripped) != "possible":
+                return None
+            nsn = stripped
+        main = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[local.cc][0])
+        if main is None:
+            return None
+    if len(nsn) > _MAX_NSN or nsn[0] == "0":
+        return None
+    return main, nsn
+
+
+def region_and_type(main: Plan, nsn: str) -> tuple[str, int] | None:
+    """Return (region_code_for_number, number_type) for (calling code of ``main``, nsn).
+
+    None when the library would find no region (and so the type UNKNOWN).
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[main.cc]
+    if len(regions) == 1:
+        return regions[0], main.number_type(nsn)
+    for code in regions:
+        plan = plan_for(code)
+        if plan is None:
+            continue
+        if plan.leading_digits is not None:
+            if plan.leading_digits.match(nsn):
+                return code, plan.number_type(nsn)
+        else:
+            kind = plan.number_type(nsn)
+            if kind != PhoneNumberType.UNKNOWN:
+                return code, kind  # number_type() would compute the same for this region
+    return None
+
+
+def classify(compact: str, region: str | None) -> tuple[str, int, int, str] | None:
+    """Return (E.164, calling code, number type, region) for a valid number, else None.
+
+    None means only "not decided here": the caller asks the full library, which also words the
+    reason when the number is invalid.
+    """
+    got = split(compact, region)
+    if got is None:
+        return None
+    main, nsn = got
+    if main.possible_result(nsn) not in ("possible", "local_only"):
+        return None
+    found = region_and_type(main, nsn)
+    if found is None or found[1] == PhoneNumberType.UNKNOWN:
+        return None
+    code, kind = found
+    return f"+{main.cc_text}{nsn}", main.cc, kind, code
+
+
+@lru_cache(maxsize=1024)
+def _key_lengths(table: str, cc_text: str) -> tuple[int, ...]:
+    """Return, longest first, the key lengths of a prefix table that a number of +cc can match."""
+    data: dict[str, Any] = _tz_data() if table == "tz" else _carrier_data()
+    return tuple(
+        sorted(
+            {len(k) for k in data if k.startswith(cc_text) or cc_text.startswith(k)}, reverse=True
+        )
+    )
+
+
+def _tz_data() -> dict[str, tuple[str, ...]]:
+    from phonenumbers import timezone
+
+    return timezone.TIMEZONE_DATA  # type: ignore[attr-defined,no-any-return]
+
+
+def _carrier_data() -> dict[str, dict[str, str]]:
+    from phonenumbers import carrierdata
+
+    return carrierdata.CARRIER_DATA
+
+
+def time_zones(e164: str, cc_text: str) -> tuple[str, ...] | None:
+    """Return timezone.time_zones_for_geographical_number's answer (None: the unknown zone).
+
+    The library tries every prefix length from the longest down; only lengths that occur among
+    the table's keys for this calling code can match, so only those are tried.
+    """
+    digits = e164[1:]
+    data = _tz_data()
+    for size in _key_lengths("tz", cc_text):
+        found = data.get(digits[:size])
+        if found is not None and size <= len(digits):
+            return found
+    return None
+
+
+def carrier_name(e164: str, cc_text: str) -> str:
+    """Return carrier.name_for_valid_number(number, "en") (empty when there is none)."""
+    digits = e164[1:]
+    data = _carrier_data()
+    for size in _key_lengths("carrier", cc_text):
+        names = data.get(digits[:size])
+        if names is not None and size <= len(digits):
+            name = names.get("en")
+            if name is not None:
+                return name
+    return ""

@@ -1,0 +1,1 @@
+"""Inbound SMS: keywords, consent changes, replies, double opt-in and the conversation inbox."""

@@ -1,0 +1,1 @@
+"""Signed per-contact preference links and the server-rendered preference page."""

@@ -1,0 +1,1 @@
+"""Social: accounts on social platforms, posts, and what people do there (issue #11)."""

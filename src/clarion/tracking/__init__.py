@@ -1,0 +1,1 @@
+"""Short links, clicks, conversions and attribution (see docs/tracking.md)."""

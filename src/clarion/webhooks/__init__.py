@@ -1,0 +1,1 @@
+"""Status webhooks: signed deliveries of message status changes to the customer systems."""

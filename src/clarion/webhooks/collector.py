@@ -1,0 +1,244 @@
+"""Turn message status changes into webhook deliveries, by a cursor over the attempt log.
+
+Every status change of a message already writes a row to ``message_attempts`` (append-only,
+in the same transaction as the change): submitted, delivered, failed, expired, uncertain. The
+collector reads that log past a cursor instead of hooking every place a status changes, so the
+send path pays nothing for webhooks.
+
+Sequence gaps: on PostgreSQL ids are handed out before commit, so a transaction that
+committed later may hold a smaller id than one already read. The cursor therefore only moves
+over ids that are contiguous, or older than ``GAP_GRACE_S`` (a write transaction that old has
+committed or rolled back). Rows past a gap are read again next pass; deliveries are unique
+per (target, message, event, time), so a re-read adds nothing. The cursor row is locked for the
+pass (``FOR UPDATE``; SQLite's single writer does the same), so two workers never collect at
+once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from clarion.db.engine import read_only
+from clarion.db.sql import in_values
+from clarion.db.types import utcnow
+from clarion.delivery.tables import message_attempts, messages
+from clarion.webhooks.tables import webhook_cursor, webhook_deliveries, webhook_endpoints
+
+CURSOR = "message_attempts"
+BATCH = 20_000
+GAP_GRACE_S = 30.0
+_FAILED = {
+    "failed_permanent",
+    "failed_transient",
+    "connector_down",
+    "undelivered",
+    "not_delivered_in_time",
+}
+
+
+def event_of(attempt: Any) -> str | None:
+    """Return the event (without prefix) an attempt row stands for, given its message's state.
+
+    A failed attempt is ``failed`` (or ``expired``) only when it ended the message: the
+    message is in that state since exactly that moment. Otherwise the message went on to
+    another route, a retry or a fallback channel, and the event is ``retrying``.
+    """
+    result = attempt.result
+    if result in ("submitted", "delivered", "uncertain"):
+        return str(result)
+    if result == "expired":
+        final = attempt.status == "expired" and attempt.expired_at == attempt.at
+        return "expired" if final else "retrying"
+    if result in _FAILED:
+        final = attempt.status == "failed" and attempt.failed_at == attempt.at
+        return "failed" if final else "retrying"
+    return None
+
+
+def _wants_campaigns(events: Sequence[str]) -> bool:
+    return any(e == "*" or e.startswith("campaign_message.") for e in events)
+
+
+def advance(last_id: int, rows: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Return how far the cursor may move over ``rows`` (id, at) read past ``last_id``."""
+    horizon = now - timedelta(seconds=GAP_GRACE_S)
+    for rid, at in rows:
+        if rid != last_id + 1 and at > horizon:
+            break
+        last_id = rid
+    return last_id
+
+
+def _insert_ignore(conn: sa.Connection) -> Any:
+    ins = (
+        postgresql.insert(webhook_deliveries)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(webhook_deliveries)
+    )
+    return ins.on_conflict_do_nothing()
+
+
+def _lock_cursor(conn: sa.Connection, now: datetime) -> int:
+    q = sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == CURSOR)
+    found = conn.execute(q.with_for_update()).scalar()
+    if found is not None:
+        return int(found)
+    ins = (
+        postgresql.insert(webhook_cursor)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(webhook_cursor)
+    )
+    conn.execute(ins.values(name=CURSOR, last_id=0, updated_at=now).on_conflict_do_nothing())
+    return int(conn.execute(q.with_for_update()).scalar_one())
+
+
+def collect(engine: Engine, *, batch: int = BATCH, now: datetime | None = None) -> int:
+    """Read the attempt log past the cursor, queue the deliveries it calls for; return how
+    many deliveries were queued."""
+    now = now or utcnow()
+    # Look before locking: on SQLite the locking transaction takes the write lock, and this
+    # runs twice a second in every worker.
+    with read_only(engine) as conn:
+        newest = conn.execute(sa.select(sa.func.max(message_attempts.c.id))).scalar()
+        seen_to = conn.execute(
+            sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == CURSOR)
+        ).scalar()
+    if newest is None or (seen_to is not None and int(newest) <= int(seen_to)):
+        return 0
+    with engine.begin() as conn:
+        last = _lock_cursor(conn, now)
+        seen = conn.execute(
+            sa.select(message_attempts.c.id, message_attempts.c.at)
+            .where(message_attempts.c.id > last)
+            .order_by(message_attempts.c.id)
+            .limit(batch)
+        ).all()
+        if not seen:
+            return 0
+        top = int(seen[-1][0])
+        queued = _queue(conn, last, top, now)
+        moved = advance(last, [(int(i), at) for i, at in seen], now)
+        if moved != last:
+            conn.execute(
+                webhook_cursor.update()
+                .where(webhook_cursor.c.name == CURSOR)
+                .values(last_id=moved, updated_at=now)
+            )
+        return queued
+
+
+def _queue(conn: sa.Connection, last: int, top: int, now: datetime) -> int:
+    endpoints = conn.execute(
+        sa.select(webhook_endpoints).where(webhook_endpoints.c.active.is_(True))
+    ).all()
+    by_ws: dict[int, list[Any]] = {}
+    for e in endpoints:
+        by_ws.setdefault(int(e.workspace_id), []).append(e)
+    interest: sa.ColumnElement[bool] = messages.c.callback_url.is_not(None)
+    if by_ws:
+        endpoint_interest = in_values(conn, messages.c.workspace_id, sorted(by_ws))
+        if not any(_wants_campaigns(e.events) for e in endpoints):
+            # Nobody listens to campaign messages: do not read a million of them.
+            endpoint_interest = sa.and_(endpoint_interest, messages.c.campaign_id.is_(None))
+        interest = sa.or_(interest, endpoint_interest)
+    a, m = message_attempts, messages
+    rows = conn.execute(
+        sa.select(
+            a.c.id.label("attempt_id"),
+            a.c.result,
+            a.c.provider_code,
+            a.c.provider_id,
+            a.c.at,
+            m.c.id.label("message_id"),
+            m.c.workspace_id,
+            m.c.campaign_id,
+            m.c.contact_id,
+            m.c.status,
+            m.c.channel,
+            m.c.destination,
+            m.c.kind,
+            m.c.parts,
+            m.c.failed_at,
+            m.c.expired_at,
+            m.c.callback_url,
+            m.c.idempotency_key,
+            m.c.source,
+            m.c.meta,
+        )
+        .join(m, m.c.id == a.c.message_id)
+        .where(a.c.id > last, a.c.id <= top, interest)
+        .order_by(a.c.id)
+    ).all()
+    out: list[dict[str, Any]] = []
+    keys: set[tuple[str, int, str, datetime]] = set()
+    for r in rows:
+        event = event_of(r)
+        if event is None:
+            continue
+        prefix = "message" if r.campaign_id is None else "campaign_message"
+        kind = f"{prefix}.{event}"
+        targets: list[tuple[str, int | None, str]] = []
+        if r.callback_url:
+            targets.append(("callback", None, r.callback_url))
+        for e in by_ws.get(int(r.workspace_id), ()):
+            wanted = "*" in e.events or kind in e.events
+            if wanted and e.created_at <= r.at:
+                targets.append((f"endpoint:{e.id}", int(e.id), e.url))
+        for target, endpoint_id, url in targets:
+            key = (target, int(r.message_id), kind, r.at)
+            if key in keys:  # one attempt row per part of a submitted message
+                continue
+            keys.add(key)
+            event_id = uuid.uuid4().hex
+            out.append(
+                {
+                    "workspace_id": int(r.workspace_id),
+                    "endpoint_id": endpoint_id,
+                    "target": target,
+                    "url": url,
+                    "message_id": int(r.message_id),
+                    "event": kind,
+                    "event_at": r.at,
+                    "event_id": event_id,
+                    "payload": _payload(r, kind, event, event_id),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+    if not out:
+        return 0
+    # RETURNING counts what was new: rows a re-read already queued are skipped by the index.
+    res = conn.execute(_insert_ignore(conn).returning(webhook_deliveries.c.id), out)
+    return len(res.all())
+
+
+def _payload(r: Any, kind: str, event: str, event_id: str) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": kind,
+        "created_at": r.at.isoformat(),
+        "data": {
+            "message_id": int(r.message_id),
+            "status": event,
+            "channel": r.channel,
+            "to": r.destination,
+            "kind": r.kind,
+            "campaign_id": r.campaign_id,
+            "contact_id": r.contact_id,
+            "parts": int(r.parts or 0),
+            "code": r.provider_code,
+            "provider_id": r.provider_id,
+            "idempotency_key": r.idempotency_key,
+            "source": r.source,
+            "metadata": r.meta or {},
+        },
+    }

@@ -1,0 +1,78 @@
+"""PostgreSQL: the merge keeps the planner's statistics of ``contacts`` current as it grows."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from clarion.contacts.cleaning import ContactIn, clean_contact
+from clarion.contacts.merge import merge_contacts
+from clarion.db.types import utcnow
+
+
+def _reltuples(engine: Engine) -> float:
+    with engine.connect() as conn:
+        return float(
+            conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = 'contacts'::regclass"
+            ).scalar_one()
+        )
+
+
+def test_a_table_that_doubled_since_its_statistics_is_analyzed_before_the_lookups(
+    engine: Engine, workspace_id: int
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("planner statistics are a PostgreSQL matter")
+    # given 20,000 contacts written since the table's statistics were taken (autovacuum kept
+    # out of the way, or its own ANALYZE could beat the merge to it)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE contacts SET (autovacuum_enabled = false)")
+    try:
+        _doubled_table_is_analyzed(engine, workspace_id)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE contacts RESET (autovacuum_enabled)")
+
+
+def _live_tuples(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'contacts'::regclass"
+            ).scalar_one()
+        )
+
+
+def _doubled_table_is_analyzed(engine: Engine, workspace_id: int) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE contacts")
+        conn.exec_driver_sql(
+            "INSERT INTO contacts (workspace_id, external_id, attributes, created_at, updated_at)"
+            " SELECT %(ws)s, 'S' || g, '{}', now(), now() FROM generate_series(1, 20000) g",
+            {"ws": workspace_id},
+        )
+        conn.commit()
+        # The inserting backend publishes its counts when it next goes idle (PostgreSQL 15
+        # otherwise holds them back up to a second): ask it to, then wait until they show.
+        conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        conn.commit()
+    deadline = time.monotonic() + 10
+    while _live_tuples(engine) < 20_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _live_tuples(engine) >= 20_000
+    assert _reltuples(engine) < 1000
+    # when a batch is merged
+    record = clean_contact(ContactIn(external_id="S7", first_name="Seven"), 0, "US")
+    assert not isinstance(record, list)
+    with engine.begin() as conn:
+        result = merge_contacts(conn, workspace_id, [record], source="test", now=utcnow())
+    # then the statistics were refreshed first, and the merge found the stored contact
+    assert _reltuples(engine) > 15_000
+    assert result.outcomes == ["updated"]
+    with engine.connect() as conn:
+        name = conn.execute(sa.text("SELECT first_name FROM contacts WHERE external_id = 'S7'"))
+        assert name.scalar_one() == "Seven"

@@ -1,0 +1,201 @@
+"""Status webhooks end to end: collected from the attempt log, signed, retried, dead, replayed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from clarion.audit.service import Actor
+from clarion.db.types import utcnow
+from clarion.sending.service import SendRequest, get_message, send_message
+from clarion.webhooks import sender
+from clarion.webhooks.collector import advance, collect
+from clarion.webhooks.service import (
+    callback_secret,
+    create_endpoint,
+    list_deliveries,
+    replay,
+)
+from clarion.webhooks.signing import SignatureError, sign, verify
+from clarion.webhooks.tables import webhook_cursor, webhook_deliveries
+
+
+def _delivered_message(engine: Engine, actor: Actor, run_worker: Any, **kw: Any) -> dict[str, Any]:
+    with engine.begin() as conn:
+        msg = send_message(conn, actor, SendRequest(text="Your code is 7", **kw))
+
+    def done() -> bool:
+        with engine.connect() as conn:
+            return bool(get_message(conn, actor.workspace_id, msg["id"])["status"] == "delivered")
+
+    run_worker(engine, actor.workspace_id, done)
+    return msg
+
+
+def test_status_changes_reach_the_endpoint_and_the_callback_url_signed(
+    engine: Engine, actor: Actor, smsc: Any, run_worker: Any, receiver: Any
+) -> None:
+    # given an endpoint for every event and a message with its own callback URL
+    with engine.begin() as conn:
+        endpoint = create_endpoint(conn, actor, receiver.url + "/hooks", ["*"])
+        receiver.secrets = {
+            "/hooks": endpoint["secret"],
+            "/cb": callback_secret(conn, actor.workspace_id),
+        }
+    msg = _delivered_message(
+        engine,
+        actor,
+        run_worker,
+        to="+12025550150",
+        callback_url=receiver.url + "/cb",
+        metadata={"order": "A-1"},
+    )
+    # when the collector and the sender run
+    assert collect(engine) == 4
+    assert sender.send_due(engine, "w1") == {"delivered": 4, "failed": 0}
+    # then both targets got submitted then delivered, each signed with its own secret
+    assert receiver.bad_signatures == 0
+    assert receiver.events("/hooks") == ["message.submitted", "message.delivered"]
+    assert receiver.events("/cb") == ["message.submitted", "message.delivered"]
+    with engine.connect() as conn:
+        cb_secret = callback_secret(conn, actor.workspace_id)
+    for r in receiver.got:
+        secret = endpoint["secret"] if r.path == "/hooks" else cb_secret
+        verify(secret, r.headers["Clarion-Signature"], r.body)
+        assert r.headers["Clarion-Event-Id"] == r.json["id"]
+    data = receiver.got[-1].json["data"]
+    assert data["message_id"] == msg["id"] and data["metadata"] == {"order": "A-1"}
+    # and a second pass finds nothing new to send
+    assert collect(engine) == 0
+    assert sender.send_due(engine, "w1") == {"delivered": 0, "failed": 0}
+
+
+def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered_and_replayed(
+    engine: Engine, actor: Actor, smsc: Any, run_worker: Any, receiver: Any
+) -> None:
+    # given an endpoint for delivered events only that answers 500 every time
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url, ["message.delivered"])
+    _delivered_message(engine, actor, run_worker, to="+12025550151")
+    assert collect(engine) == 1
+    receiver.answers = [500] * sender.MAX_ATTEMPTS
+    now = utcnow()
+    # when the sender tries: the first failure schedules a retry later, not now
+    assert sender.send_due(engine, "w1", now=now) == {"delivered": 0, "failed": 1}
+    assert sender.send_due(engine, "w1", now=now) == {"delivered": 0, "failed": 0}
+    with engine.connect() as conn:
+        (d,) = list_deliveries(conn, actor.workspace_id)
+    assert d["status"] == "pending" and d["attempts"] == 1 and d["last_status"] == 500
+    # and every further try waits longer, until the delivery is dead after MAX_ATTEMPTS
+    for _ in range(sender.MAX_ATTEMPTS - 1):
+        now += timedelta(seconds=sender.MAX_DELAY_S + 1)
+        assert sender.send_due(engine, "w1", now=now)["failed"] == 1
+    with engine.connect() as conn:
+        (d,) = list_deliveries(conn, actor.workspace_id)
+    assert d["status"] == "dead" and d["attempts"] == sender.MAX_ATTEMPTS
+    assert len(receiver.got) == sender.MAX_ATTEMPTS
+    # then a replay queues it again and, the receiver being back, it is delivered
+    with engine.begin() as conn:
+        assert replay(conn, actor, status="dead") == 1
+    assert sender.send_due(engine, "w1") == {"delivered": 1, "failed": 0}
+    assert len({r.json["id"] for r in receiver.got}) == 1  # the same event every time
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    import random
+
+    rng = random.Random(7)
+    delays = [sender.backoff(n, rng=rng) for n in range(1, 12)]
+    for n, d in enumerate(delays, start=1):
+        ceiling = min(sender.MAX_DELAY_S, sender.BASE_DELAY_S * 2 ** (n - 1))
+        assert ceiling / 2 <= d <= ceiling
+
+
+def test_a_delivery_left_sending_by_a_dead_worker_is_sent_after_its_lease(
+    engine: Engine, actor: Actor, smsc: Any, run_worker: Any, receiver: Any
+) -> None:
+    # given a claimed delivery whose worker died before answering
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url, ["message.delivered"])
+    _delivered_message(engine, actor, run_worker, to="+12025550152")
+    collect(engine)
+    now = utcnow()
+    assert len(sender.claim(engine, "dead-worker", now=now)) == 1
+    # when another worker looks before and after the lease ends
+    early = sender.send_due(engine, "w2", now=now + timedelta(seconds=1))
+    late = sender.send_due(engine, "w2", now=now + timedelta(seconds=sender.LEASE_S + 1))
+    # then it is sent once the lease has passed, not before
+    assert early == {"delivered": 0, "failed": 0} and late == {"delivered": 1, "failed": 0}
+
+
+def test_the_cursor_stops_at_a_recent_gap_and_passes_an_old_one() -> None:
+    now = utcnow()
+    old = now - timedelta(minutes=5)
+    assert advance(10, [(11, now), (12, now), (14, now), (15, now)], now) == 12
+    assert advance(10, [(11, now), (13, old), (14, now)], now) == 14
+    assert advance(10, [], now) == 10
+
+
+def test_attempts_re_read_after_a_gap_queue_no_second_delivery(
+    engine: Engine, actor: Actor, smsc: Any, run_worker: Any, receiver: Any
+) -> None:
+    # given collected deliveries
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url, ["*"])
+    _delivered_message(engine, actor, run_worker, to="+12025550153")
+    assert collect(engine) == 2
+    # when the cursor is set back (as after a gap) and the collector runs again
+    with engine.begin() as conn:
+        conn.execute(webhook_cursor.update().values(last_id=0))
+    collect(engine)
+    # then there are still exactly two deliveries
+    with engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(webhook_deliveries)).scalar()
+    assert n == 2
+
+
+def test_an_endpoint_gets_only_its_event_types_and_only_after_it_was_made(
+    engine: Engine, actor: Actor, smsc: Any, run_worker: Any, receiver: Any
+) -> None:
+    # given a message delivered before any endpoint existed
+    _delivered_message(engine, actor, run_worker, to="+12025550154")
+    # when an endpoint for failures is made and the collector runs
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url, ["message.failed"])
+    # then nothing is queued for it
+    assert collect(engine) == 0
+
+
+def test_a_receiver_that_refuses_a_wrong_signature_gets_the_delivery_retried(
+    engine: Engine, actor: Actor, smsc: Any, run_worker: Any, receiver: Any
+) -> None:
+    # given an endpoint whose receiver checks signatures against another secret
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url + "/hooks", ["message.delivered"])
+    receiver.secrets = {"/hooks": "whsec_not_the_one"}
+    _delivered_message(engine, actor, run_worker, to="+12025550155")
+    collect(engine)
+    # when the sender posts; then the receiver refuses it (401) and it is kept for a retry
+    assert sender.send_due(engine, "w1") == {"delivered": 0, "failed": 1}
+    assert receiver.bad_signatures == 1
+    with engine.connect() as conn:
+        (d,) = list_deliveries(conn, actor.workspace_id)
+    assert (d["status"], d["last_status"]) == ("pending", 401)
+
+
+def test_signatures_refuse_a_changed_body_an_old_timestamp_and_garbage() -> None:
+    body = b'{"a":1}'
+    header = sign("s3cret", body)
+    assert verify("s3cret", header, body) > 0
+    with pytest.raises(SignatureError, match="no v1 signature matches"):
+        verify("s3cret", header, b'{"a":2}')
+    with pytest.raises(SignatureError, match="tolerance"):
+        verify("s3cret", sign("s3cret", body, timestamp=1_000_000), body)
+    with pytest.raises(SignatureError):
+        verify("s3cret", "nonsense", body)
+    with pytest.raises(SignatureError):
+        verify("s3cret", None, body)
