@@ -367,11 +367,17 @@ def test_a_campaign_throughput_limit_holds(
 def test_with_no_sms_route_left_the_message_falls_back_to_email(
     engine: Engine, actor: Actor, make: Any, loopback: Any
 ) -> None:
-    # given a contact with an email address, a failing SMS route and an email route
+    # given a contact with an email address and email consent (the fallback is checked by
+    # compliance like any send), a failing SMS route and an email route
+    from clarion.consent.service import ConsentIn, record_consent
+
     (cid_contact,) = make.contacts(["+12025550100"])
     with engine.begin() as conn:
         conn.execute(
             sa.text(f"UPDATE contacts SET email = 'ann@example.com' WHERE id = {cid_contact}")
+        )
+        record_consent(
+            conn, actor, [ConsentIn(cid_contact, "email", "marketing", "opted_in", "form")]
         )
     make.route("sms", priority=1)
     make.route("mail", channel="email", priority=1)
@@ -387,3 +393,27 @@ def test_with_no_sms_route_left_the_message_falls_back_to_email(
         row = conn.execute(sa.select(messages)).one()
     assert (row.status, row.channel, row.destination) == ("delivered", "email", "ann@example.com")
     assert [m.to for m in mail.sent] == ["ann@example.com"]
+
+
+def test_a_receipt_that_overtakes_its_submit_is_held_and_applied(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    # given a channel whose receipt is applied before the worker has written the submit (the
+    # transactional lane writes beside the bulk loop, and an SMSC may answer in a millisecond)
+    make.contacts(["+12025550100", "+12025550101"])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+
+    class Eager(loopback):  # type: ignore[misc,valid-type]
+        async def send(self, batch: Sequence[OutboundMessage]) -> list[Any]:
+            out = await super().send(batch)
+            worker._flush_receipts()  # the other loop flushes while this submit is unwritten
+            return out
+
+    worker.add_channel("main", Eager("main", worker.on_report))
+    _drain(worker)
+    # then the early receipts were held, tried again once the submits were written, and applied
+    assert _statuses(engine, cid) == {"delivered": 2}
+    assert worker.stats["unmatched"] == 0 and worker.stats["delivered"] == 2

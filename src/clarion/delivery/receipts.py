@@ -3,6 +3,11 @@
 A receipt names the provider's id of one part. Each submitted part has an attempt row carrying
 that id and the route it went by, so one indexed query maps a batch of receipts to messages;
 a late receipt from a route the message has since left is ignored.
+
+A message in several parts is delivered only when every part is: a part's DELIVRD receipt marks
+its attempt row ``part_delivered``, and the message becomes delivered when no part of its
+current submission is still waiting. A failed part fails the whole message with that part's
+code (and moves it on per the failover policy), whatever its other parts did.
 """
 
 from __future__ import annotations
@@ -24,6 +29,30 @@ DELIVERED = "DELIVRD"
 OPEN_STATES = ("submitted", "uncertain")
 
 
+def split_known(
+    conn: sa.Connection, receipts: Sequence[Receipt]
+) -> tuple[list[Receipt], list[Receipt]]:
+    """Split receipts into those whose provider id a submitted part carries, and the rest.
+
+    A receipt can overtake our own bookkeeping: an SMSC may send the DLR a millisecond after
+    ``submit_sm_resp``, before the worker has committed the attempt row that carries the id.
+    Callers hold the rest and try again a little later instead of dropping them.
+    """
+    ids = sorted({r.provider_id for r in receipts})
+    known: set[str] = set()
+    for start in range(0, len(ids), 5000):
+        known.update(
+            conn.execute(
+                sa.select(message_attempts.c.provider_id)
+                .where(in_values(conn, message_attempts.c.provider_id, ids[start : start + 5000]))
+                .distinct()
+            ).scalars()
+        )
+    ready = [r for r in receipts if r.provider_id in known]
+    early = [r for r in receipts if r.provider_id not in known]
+    return ready, early
+
+
 def apply_receipts(
     conn: sa.Connection, receipts: Sequence[Receipt], *, now: datetime
 ) -> Counter[str]:
@@ -36,33 +65,36 @@ def apply_receipts(
     if not final:
         return out
     ids = sorted({r.provider_id for r in final})
-    matched: dict[str, int] = {}
+    matched: dict[str, tuple[int, int, int]] = {}  # provider id -> (attempt, message, open parts)
     for start in range(0, len(ids), 5000):
-        rows = conn.execute(
-            sa.select(message_attempts.c.provider_id, message_attempts.c.message_id)
-            .join(messages, messages.c.id == message_attempts.c.message_id)
-            .where(
-                in_values(conn, message_attempts.c.provider_id, ids[start : start + 5000]),
-                message_attempts.c.result == "submitted",
-                messages.c.route_id == message_attempts.c.route_id,
-                messages.c.status.in_(OPEN_STATES),
-            )
-        )
-        matched.update({r.provider_id: int(r.message_id) for r in rows})
+        matched.update(_match(conn, ids[start : start + 5000]))
     delivered: dict[int, datetime] = {}
+    parts_done: dict[int, set[int]] = {}
+    open_parts: dict[int, int] = {}
     failures: dict[int, Failure] = {}
     for r in final:
-        mid = matched.get(r.provider_id)
-        if mid is None:
+        hit = matched.get(r.provider_id)
+        if hit is None:
             out["unmatched"] += 1
-        elif r.state == DELIVERED:
-            delivered.setdefault(mid, r.done_at or now)
+            continue
+        attempt_id, mid, waiting = hit
+        if r.state == DELIVERED:
+            parts_done.setdefault(mid, set()).add(attempt_id)
+            open_parts[mid] = waiting
+            at = r.done_at or now
+            delivered[mid] = max(delivered.get(mid, at), at)
         else:
             cause = "expired" if r.state == "EXPIRED" else "receipt"
             failures[mid] = Failure(mid, cause, f"{r.state}:{r.error or ''}".rstrip(":"))
-    # A message is delivered only if none of its parts failed.
+    # A message is delivered only if none of its parts failed and none still waits.
     for mid in failures:
         delivered.pop(mid, None)
+    partial = [mid for mid in delivered if len(parts_done[mid]) < open_parts[mid]]
+    if partial:
+        _mark_parts(conn, [a for mid in partial for a in parts_done[mid]])
+        out["parts_delivered"] += sum(len(parts_done[mid]) for mid in partial)
+        for mid in partial:
+            delivered.pop(mid)
     if delivered:
         times: dict[datetime, Any] = {}
         n = update_by_id(
@@ -88,3 +120,45 @@ def apply_receipts(
         )
     out.update(fail_or_failover(conn, list(failures.values()), now=now, expect=OPEN_STATES))
     return out
+
+
+def _match(conn: sa.Connection, provider_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Return provider id -> (attempt id, message id, parts of its submission still waiting)
+    for parts of open messages submitted on their current route."""
+    a, m = message_attempts, messages
+    sibling = message_attempts.alias("sibling")
+    waiting = (
+        sa.select(sa.func.count())
+        .where(
+            sibling.c.message_id == a.c.message_id,
+            sibling.c.route_id == a.c.route_id,
+            sibling.c.result == "submitted",
+            sibling.c.at >= m.c.submitted_at,
+        )
+        .scalar_subquery()
+    )
+    # Counted, not taken from ``messages.parts``: a provider may split differently than the
+    # planner counted, or answer one id for the whole message.
+    rows = conn.execute(
+        sa.select(a.c.provider_id, a.c.id, a.c.message_id, waiting.label("waiting"))
+        .join(m, m.c.id == a.c.message_id)
+        .where(
+            in_values(conn, a.c.provider_id, provider_ids),
+            a.c.result == "submitted",
+            m.c.route_id == a.c.route_id,
+            m.c.status.in_(OPEN_STATES),
+        )
+    )
+    return {r.provider_id: (int(r.id), int(r.message_id), int(r.waiting)) for r in rows}
+
+
+def _mark_parts(conn: sa.Connection, attempt_ids: list[int]) -> None:
+    """Mark the attempt rows of delivered parts (a repeated receipt finds nothing to mark)."""
+    conn.execute(
+        message_attempts.update()
+        .where(
+            in_values(conn, message_attempts.c.id, sorted(attempt_ids)),
+            message_attempts.c.result == "submitted",
+        )
+        .values(result="part_delivered")
+    )

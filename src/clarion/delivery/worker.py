@@ -27,15 +27,23 @@ from sqlalchemy.engine import Engine
 from clarion.audit.service import Actor
 from clarion.campaigns.service import transition
 from clarion.campaigns.tables import campaigns
-from clarion.channels.base import Channel, OutboundMessage, Receipt, Report, SendResult
+from clarion.channels.base import Channel, Inbound, OutboundMessage, Receipt, Report, SendResult
+from clarion.db.engine import read_only
 from clarion.db.types import utcnow
-from clarion.delivery import dispatcher, leases, metrics
+from clarion.delivery import dispatcher, hooks, leases, metrics
 from clarion.delivery.outcomes import Failure, Submitted, fail_or_failover, record_submitted
-from clarion.delivery.receipts import apply_receipts
+from clarion.delivery.receipts import apply_receipts, split_known
 from clarion.delivery.tables import messages
 from clarion.errors import Conflict
 
+#: The lane :mod:`clarion.sending` puts transactional messages on.
+TRANSACTIONAL_LANE = "transactional"
+
 log = logging.getLogger("clarion.worker")
+
+#: How long a receipt that overtook its submit is held, and how often it is tried again.
+EARLY_HOLD_S = 120.0
+EARLY_RETRY_S = 0.2
 
 THROTTLE_CODES = frozenset({"ESME_RTHROTTLED", "ESME_RMSGQFUL"})
 
@@ -59,6 +67,8 @@ class Worker:
         lease_ttl: float = 15.0,
         idle_sleep: float = 0.2,
         workspace_id: int | None = None,
+        lane_batch: int = 100,
+        lane_poll: float = 0.05,
     ) -> None:
         self.engine = engine
         self.channels: dict[str, Channel] = dict(channels or {})
@@ -68,9 +78,18 @@ class Worker:
         self.lease_ttl = lease_ttl
         self.idle_sleep = idle_sleep
         self.workspace_id = workspace_id
+        #: The transactional lane: its own small claims, polled every ``lane_poll`` seconds.
+        self.lane_batch = lane_batch
+        self.lane_poll = lane_poll
         self.held: set[str] = set()
         self.up: set[str] = set()
         self._receipts: list[Receipt] = []
+        #: Receipts that arrived before their submit was written, with when they first came.
+        self._early: list[tuple[float, Receipt]] = []
+        self._early_retry_at = 0.0
+        self._inbound: list[Inbound] = []
+        #: When each periodic job (``clarion.delivery.hooks``) last started, monotonic.
+        self._job_runs: dict[str, float] = {}
         self._last_housekeeping = 0.0
         #: Per-campaign token buckets for ``throughput_per_s``: (tokens, at).
         self._buckets: dict[int, tuple[float, float]] = {}
@@ -85,6 +104,8 @@ class Worker:
         """Collect receipts from the channels (the callback given to them at construction)."""
         if isinstance(report, Receipt) and report.final:
             self._receipts.append(report)
+        elif isinstance(report, Inbound):
+            self._inbound.append(report)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -100,7 +121,7 @@ class Worker:
                 log.exception("closing connector %s", name)
             metrics.CONNECTOR_UP.labels(name).set(0)
         self.up.clear()
-        await asyncio.to_thread(self._flush_receipts)
+        await asyncio.to_thread(self._flush_receipts, force=True)
         with self.engine.begin() as conn:
             leases.release(conn, self.worker_id)
         self.held.clear()
@@ -108,21 +129,109 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, sleeping only when there is nothing due."""
         await self.start()
+        side = asyncio.create_task(self._hooks_loop(stop))
+        lane = asyncio.create_task(self._lane_loop(stop))
         try:
             while not stop.is_set():
-                done = await self.step()
+                done = await self.step(lane=False)
                 if not done:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.idle_sleep)
         finally:
+            await side
+            await lane
             await self.close()
 
+    async def _lane_loop(self, stop: asyncio.Event) -> None:
+        """Send the transactional lane beside the bulk loop, so a campaign batch on the wire
+        never holds up an order confirmation (``clarion.sending``)."""
+        while not stop.is_set():
+            try:
+                sent = await self.lane_step()
+            except Exception:  # a failed claim is retried at the next poll
+                log.exception("transactional lane step failed")
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.lane_poll)
+
+    async def lane_step(self) -> int:
+        """Claim, send and write back one small batch of the transactional lane."""
+        claimed = await asyncio.to_thread(self._claim_lane, self.held & self.up)
+        if claimed:
+            outcomes = await self._send_chunk(claimed)
+            await asyncio.to_thread(self._write_outcomes, outcomes)
+        return len(claimed)
+
+    def _claim_lane(self, connectors: set[str]) -> list[dispatcher.Claimed]:
+        if not connectors:
+            return []
+        now = utcnow()
+        # Look before claiming: on SQLite a claim takes the write lock, and this runs 20 times
+        # a second beside the bulk loop and the API.
+        with read_only(self.engine) as conn:
+            due = conn.execute(
+                sa.select(messages.c.id)
+                .where(
+                    messages.c.lane == TRANSACTIONAL_LANE,
+                    messages.c.status == "queued",
+                    messages.c.send_at <= now,
+                )
+                .limit(1)
+            ).first()
+        if due is None:
+            return []
+        with self.engine.begin() as conn:
+            return dispatcher.claim(
+                conn,
+                self.worker_id,
+                connectors=connectors,
+                limit=self.lane_batch,
+                now=now,
+                workspace_id=self.workspace_id,
+                lane=TRANSACTIONAL_LANE,
+            )
+
+    async def _hooks_loop(self, stop: asyncio.Event) -> None:
+        """Run other features' periodic jobs and inbound handlers beside the send loop.
+
+        A separate task, so a slow job never holds up claiming and sending.
+        """
+        while not stop.is_set():
+            await self.run_hooks()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+        await self.run_hooks()  # what arrived while stopping is handled, not dropped
+
+    async def run_hooks(self, *, force: bool = False) -> None:
+        """Hand received inbound messages to their handlers, then run the jobs that are due."""
+        if self._inbound:
+            batch, self._inbound = self._inbound, []
+            for name, handle in hooks.inbound_handlers():
+                try:
+                    await asyncio.to_thread(handle, self.engine, self.workspace_id, batch)
+                except Exception:
+                    log.exception("inbound handler %s failed on %d messages", name, len(batch))
+        for job in hooks.jobs():
+            tick = time.monotonic()
+            if not force and tick - self._job_runs.get(job.name, -1e9) < job.every_s:
+                continue
+            self._job_runs[job.name] = tick
+            try:
+                self.stats[f"job:{job.name}"] += await asyncio.to_thread(
+                    job.run, self.engine, self.worker_id
+                )
+            except Exception:
+                log.exception("periodic job %s failed", job.name)
+
     # -- one cycle ---------------------------------------------------------------------------
-    async def step(self) -> int:
-        """Do one cycle: housekeeping when due, receipts, one claimed batch; return its size."""
+    async def step(self, *, lane: bool = True) -> int:
+        """Do one cycle: housekeeping when due, receipts, the transactional lane (unless a
+        task of its own runs it), one claimed batch; return how many were sent."""
         if time.monotonic() - self._last_housekeeping > self.lease_ttl / 3:
             await self.sweep()
         await asyncio.to_thread(self._flush_receipts)
+        first = await self.lane_step() if lane else 0
         usable = self.held & self.up
         claimed = await asyncio.to_thread(self._claim, usable)
         writing: asyncio.Task[None] | None = None
@@ -135,7 +244,7 @@ class Worker:
         if writing is not None:
             await writing
         await asyncio.to_thread(self._flush_receipts)
-        return len(claimed)
+        return first + len(claimed)
 
     async def sweep(self) -> None:
         """Renew leases, open won connectors, recover, expire, complete and auto-pause now."""
@@ -187,6 +296,7 @@ class Worker:
             OutboundMessage(
                 ref=str(c.id),
                 to=c.destination,
+                sender=c.sender,
                 text=c.body,
                 validity=timedelta(seconds=c.validity_s),
             )
@@ -203,15 +313,25 @@ class Worker:
         return [(c, by_ref.get(str(c.id))) for c in items]
 
     def _drop_stopped(self, chunk: Sequence[dispatcher.Claimed]) -> list[dispatcher.Claimed]:
+        camp_ids = {c.campaign_id for c in chunk if c.campaign_id is not None}
+        if not camp_ids:  # send-API messages only: no campaign to have stopped
+            return list(chunk)
         with self.engine.begin() as conn:
-            states = dispatcher.campaign_states(conn, {c.campaign_id for c in chunk})
+            states = dispatcher.campaign_states(conn, camp_ids)
             stopped = [
-                c for c in chunk if states.get(c.campaign_id) not in ("running", "scheduled")
+                c
+                for c in chunk
+                if c.campaign_id is not None
+                and states.get(c.campaign_id) not in ("running", "scheduled")
             ]
             if stopped:
                 released = dispatcher.release(conn, stopped, states, now=utcnow())
                 self.stats.update(released)
-        return [c for c in chunk if states.get(c.campaign_id) in ("running", "scheduled")]
+        return [
+            c
+            for c in chunk
+            if c.campaign_id is None or states.get(c.campaign_id) in ("running", "scheduled")
+        ]
 
     def _write_outcomes(
         self, outcomes: Sequence[tuple[dispatcher.Claimed, SendResult | None]]
@@ -254,14 +374,35 @@ class Worker:
                     dispatcher.mark_uncertain(conn, [c.id for c in uncertain], now=now)
                 )
 
-    def _flush_receipts(self) -> None:
-        if not self._receipts:
+    def _flush_receipts(self, *, force: bool = False) -> None:
+        """Apply the receipts the channels reported; hold those that overtook their submit.
+
+        The transactional lane writes its submits beside the bulk loop, and an SMSC may send
+        the receipt before that write commits. Such a receipt is tried again every
+        ``EARLY_RETRY_S`` for ``EARLY_HOLD_S`` before it is given up as unmatched.
+        """
+        tick = time.monotonic()
+        retry = bool(self._early) and (force or tick >= self._early_retry_at)
+        if not self._receipts and not retry:
             return
         batch, self._receipts = self._receipts, []
         for r in batch:
             metrics.RECEIPTS.labels(r.state).inc()
+        first_seen = {id(r): tick for r in batch}
+        if retry:
+            held, self._early = self._early, []
+            first_seen.update((id(r), at) for at, r in held)
+            batch = [r for _, r in held] + batch
         with self.engine.begin() as conn:
-            self.stats.update(apply_receipts(conn, batch, now=utcnow()))
+            ready, early = split_known(conn, batch)
+            self.stats.update(apply_receipts(conn, ready, now=utcnow()))
+        for r in early:
+            if tick - first_seen[id(r)] < EARLY_HOLD_S:
+                self._early.append((first_seen[id(r)], r))
+            else:
+                self.stats["unmatched"] += 1
+                log.warning("receipt for unknown provider id %s given up", r.provider_id)
+        self._early_retry_at = tick + EARLY_RETRY_S
 
     # -- housekeeping ------------------------------------------------------------------------
     async def _open_connectors(self) -> None:
