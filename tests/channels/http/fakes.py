@@ -435,9 +435,14 @@ class FakeVonage(Fake):
 
 
 class FakeAliyun(Fake):
-    """Alibaba Cloud's dysmsapi SendSms RPC: the v1 HMAC-SHA1 signature over the canonical
-    query is recomputed and checked, nonces may not repeat, timestamps must be fresh; answers
-    Code/BizId; SmsReport and SmsUp are pushed as JSON arrays."""
+    """Alibaba Cloud's dysmsapi SendSms RPC. Signature V3 (``Authorization: ACS3-HMAC-SHA256``):
+    the canonical request is rebuilt from the raw request as received (method, path, the query
+    string parsed and re-encoded, the signed headers' received values, the body's SHA-256,
+    which must equal ``x-acs-content-sha256``) and the HMAC-SHA256 recomputed, independently
+    of Clarion's signer; a mismatch is refused ``SignatureDoesNotMatch``. Signature v1 (no
+    Authorization header): the HMAC-SHA1 over the canonical query is recomputed. Both: nonces
+    may not repeat, timestamps must be fresh; answers Code/BizId; SmsReport and SmsUp are
+    pushed as JSON arrays."""
 
     kind = "aliyun"
     expected: ClassVar[dict[str, tuple[bool, bool, str | None]]] = {
@@ -446,6 +451,17 @@ class FakeAliyun(Fake):
         "broken": (False, False, "isp.SYSTEM_ERROR"),
     }
     KEY_ID, SECRET = "LTAI5tTestKey", "aliyun-access-key-secret"
+    V1_COMMON = (
+        "AccessKeyId",
+        "Action",
+        "Format",
+        "SignatureMethod",
+        "SignatureNonce",
+        "SignatureVersion",
+        "Timestamp",
+        "Version",
+        "Signature",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -462,61 +478,133 @@ class FakeAliyun(Fake):
             "template_code": "SMS_153055065",
         }
 
+    @staticmethod
+    def _enc(v: str) -> str:
+        from urllib.parse import quote
+
+        return quote(v, safe="-_.~")
+
     def _sign(self, method: str, params: dict[str, str]) -> str:
         import base64
         import hashlib
         import hmac
-        from urllib.parse import quote
 
-        def enc(v: str) -> str:
-            return quote(v, safe="-_.~")
-
+        enc = self._enc
         canon = "&".join(f"{enc(k)}={enc(params[k])}" for k in sorted(params) if k != "Signature")
         sts = method + "&" + enc("/") + "&" + enc(canon)
         digest = hmac.new((self.SECRET + "&").encode(), sts.encode(), hashlib.sha1).digest()
         return base64.b64encode(digest).decode()
 
-    async def rpc(self, request: Request) -> Response:
+    @staticmethod
+    def _refuse(status: int, code: str, message: str) -> JSONResponse:
+        return _error(status, Code=code, Message=message, RequestId=str(uuid.uuid4()).upper())
+
+    def _fresh(self, nonce: str, stamp: str) -> JSONResponse | None:
+        """Refuse a nonce seen before or a timestamp more than 15 minutes off."""
         from datetime import UTC, datetime
 
-        p = await form_of(request)
-        common = (
-            "AccessKeyId",
-            "Action",
-            "Format",
-            "SignatureMethod",
-            "SignatureNonce",
-            "SignatureVersion",
-            "Timestamp",
-            "Version",
-            "Signature",
-        )
-        missing = [k for k in common if not p.get(k)]
-        if missing:
-            return _error(400, Code="MissingParameter", Message=f"{missing[0]} is mandatory")
-        if p["AccessKeyId"] != self.KEY_ID:
-            return _error(
-                404,
-                Code="InvalidAccessKeyId.NotFound",
-                Message="Specified access key is not found.",
+        if nonce in self.nonces:
+            return self._refuse(
+                400, "SignatureNonceUsed", "Specified signature nonce was used already."
             )
-        if p["Signature"] != self._sign(request.method, p):
-            return _error(
-                400, Code="SignatureDoesNotMatch", Message="Specified signature is not matched."
-            )
-        if p["SignatureNonce"] in self.nonces:
-            return _error(
-                400,
-                Code="SignatureNonceUsed",
-                Message="Specified signature nonce was used already.",
-            )
-        self.nonces.add(p["SignatureNonce"])
-        at = datetime.strptime(p["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        self.nonces.add(nonce)
+        try:
+            at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return self._refuse(400, "InvalidTimeStamp.Format", "Specified time stamp is invalid.")
         if abs((datetime.now(UTC) - at).total_seconds()) > 900:
-            return _error(400, Code="InvalidTimeStamp.Expired", Message="Timestamp expired")
+            return self._refuse(400, "InvalidTimeStamp.Expired", "Specified time stamp expired.")
+        return None
+
+    async def _check_v3(self, request: Request) -> tuple[JSONResponse | None, dict[str, str]]:
+        """Verify an ACS3-HMAC-SHA256 request from its raw parts; return (refusal, params)."""
+        import hashlib
+        import hmac
+        from urllib.parse import parse_qsl
+
+        body = await request.body()
+        auth = request.headers["authorization"]
+        m = re.fullmatch(
+            r"ACS3-HMAC-SHA256 Credential=([^,]+),"
+            r"SignedHeaders=([a-z0-9;-]+),Signature=([0-9a-f]{64})",
+            auth,
+        )
+        incomplete = "The request signature does not conform to Aliyun standards."
+        if m is None:
+            return self._refuse(400, "IncompleteSignature", incomplete), {}
+        key_id, signed, given = m.groups()
+        names = signed.split(";")
+        h = request.headers
+        needed = ["x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce"]
+        needed.append("x-acs-content-sha256")
+        missing = [n for n in needed if not h.get(n)]
+        if missing:
+            return self._refuse(400, "MissingParameter", f"{missing[0]} is mandatory"), {}
+        # Every common header must be signed: an unsigned one could be changed on the way.
+        must = {"host", *(n for n in h if n.startswith("x-acs-"))}
+        if "content-type" in h:
+            must.add("content-type")
+        if names != sorted(names) or not must <= set(names):
+            return self._refuse(400, "IncompleteSignature", incomplete), {}
+        if key_id != self.KEY_ID:
+            return self._refuse(
+                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            ), {}
+        mismatch = "Specified signature does not match our calculation."
+        if h["x-acs-content-sha256"] != hashlib.sha256(body).hexdigest():
+            return self._refuse(400, "SignatureDoesNotMatch", mismatch), {}
+        query = parse_qsl(request.url.query, keep_blank_values=True)
+        enc = self._enc
+        canonical = "\n".join(
+            [
+                request.method,
+                "/".join(enc(seg) for seg in request.url.path.split("/")) or "/",
+                "&".join(f"{enc(k)}={enc(v)}" for k, v in sorted(query)),
+                "".join(f"{n}:{h.get(n, '').strip()}\n" for n in names),
+                signed,
+                h["x-acs-content-sha256"],
+            ]
+        )
+        to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
+        want = hmac.new(self.SECRET.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, given):
+            return self._refuse(400, "SignatureDoesNotMatch", mismatch), {}
+        refused = self._fresh(h["x-acs-signature-nonce"], h["x-acs-date"])
+        if refused is not None:
+            return refused, {}
+        if (h["x-acs-action"], h["x-acs-version"]) != ("SendSms", "2017-05-25"):
+            return self._refuse(400, "InvalidAction.NotFound", "action not found"), {}
+        return None, await form_of(request)
+
+    async def _check_v1(self, request: Request) -> tuple[JSONResponse | None, dict[str, str]]:
+        p = await form_of(request)
+        missing = [k for k in self.V1_COMMON if not p.get(k)]
+        if missing:
+            return self._refuse(400, "MissingParameter", f"{missing[0]} is mandatory"), {}
+        if p["AccessKeyId"] != self.KEY_ID:
+            return self._refuse(
+                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            ), {}
+        if p["Signature"] != self._sign(request.method, p):
+            return self._refuse(
+                400, "SignatureDoesNotMatch", "Specified signature is not matched."
+            ), {}
+        refused = self._fresh(p["SignatureNonce"], p["Timestamp"])
+        if refused is not None:
+            return refused, {}
         if (p["Action"], p["Version"]) != ("SendSms", "2017-05-25"):
-            return _error(400, Code="InvalidAction.NotFound", Message="action not found")
+            return self._refuse(400, "InvalidAction.NotFound", "action not found"), {}
+        return None, p
+
+    async def rpc(self, request: Request) -> Response:
+        v3 = "authorization" in request.headers
+        refused, p = await (self._check_v3(request) if v3 else self._check_v1(request))
         import json
+
+        if refused is not None:
+            code = json.loads(bytes(refused.body))["Code"]
+            self.refused.append((request.query_params.get("PhoneNumbers", ""), code))
+            return refused
 
         params = json.loads(p.get("TemplateParam") or "{}")
         if p.get("TemplateCode") != "SMS_153055065" or "content" not in params:
@@ -538,7 +626,13 @@ class FakeAliyun(Fake):
             )
         biz = f"{next(self._ids)}^0"
         self.accepted.append(
-            Accepted(biz, p["PhoneNumbers"], params["content"], None, {"out": p.get("OutId")})
+            Accepted(
+                biz,
+                p["PhoneNumbers"],
+                params["content"],
+                None,
+                {"out": p.get("OutId"), "signature": "v3" if v3 else "v1"},
+            )
         )
         return JSONResponse({"Code": "OK", "Message": "OK", "BizId": biz, "RequestId": "r0"})
 
