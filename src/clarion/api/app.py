@@ -14,6 +14,9 @@ import clarion.api.routes
 from clarion import __version__
 from clarion.errors import ClarionError
 
+#: Route modules whose routes are matched first (per-request hot paths).
+HOT_ROUTES = ("messages",)
+
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
@@ -56,8 +59,11 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.add_exception_handler(ClarionError, _clarion_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for info in sorted(pkgutil.iter_modules(clarion.api.routes.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"clarion.api.routes.{info.name}")
+    # The router tries routes in the order they were added: the hot paths go first so a send
+    # does not first fail to match a hundred other routes.
+    names = sorted(i.name for i in pkgutil.iter_modules(clarion.api.routes.__path__))
+    for name in sorted(names, key=lambda n: (n not in HOT_ROUTES, n)):
+        module = importlib.import_module(f"clarion.api.routes.{name}")
         router = getattr(module, "router", None)
         if router is not None:
             app.include_router(router)

@@ -21,8 +21,9 @@ from clarion.compliance.history import SendHistory, SendLogHistory
 from clarion.compliance.policies import Cap, Policy, builtin, jurisdictions_for, resolve
 from clarion.compliance.quiet_hours import next_allowed, resolve_zone, zone
 from clarion.compliance.screening import Screening, build_screener
-from clarion.compliance.settings import policy_overrides, workspace_terms
+from clarion.compliance.settings import policy_overrides, workspace_rules, workspace_terms
 from clarion.compliance.suppression import suppressed
+from clarion.compliance.tables import compliance_suppressions
 from clarion.consent.tables import consent_ledger, consent_state
 from clarion.contacts.tables import contacts
 from clarion.db.sql import in_values
@@ -91,6 +92,7 @@ class _Rules:
     terms: dict[str, tuple[Any, ...]]
     message: Message
     purpose: str
+    channel: str
     policies: dict[str, Policy] = field(default_factory=dict)
     wording: dict[str, list[Reason]] = field(default_factory=dict)
     screenings: dict[str, Screening] = field(default_factory=dict)
@@ -268,6 +270,7 @@ def evaluate(
         workspace_terms(conn, workspace_id),
         msg,
         purpose,
+        channel,
         extra_caps=tuple(caps),
     )
     found = [i for i in ids if i in rows]
@@ -286,31 +289,167 @@ def evaluate(
     out: dict[int, Decision] = {}
     seen: dict[str, int] = {}
     for cid in ids:
-        d = out[cid] = Decision(cid, True, at)
         row = rows.get(cid)
         if row is None:
+            d = out[cid] = Decision(cid, True, at)
             d.block("unknown_contact", "engine", "no such contact in this workspace")
             continue
-        policy = rules.policy(codes[cid])
-        d.jurisdiction = policy.code
-        d.zone, d.zone_source = resolve_zone(row.timezone, row.phone_timezone, row.phone, ws_tz)
         addr = address[cid]
-        if not addr:
-            d.block("no_address", "engine", f"the contact has no {channel} address")
-        elif addr in seen:
-            d.block("duplicate", "engine", f"same address as contact {seen[addr]} in this send")
-        else:
-            seen[addr] = cid
-        if addr in blocked_addr:
-            d.block("suppressed", "suppression", f"address is suppressed: {blocked_addr[addr]}")
-        _consent_reasons(d, policy, purpose, consent.get(cid))
-        for r in rules.text_reasons(policy.code):
-            d.reasons.append(r)
-            d.allowed = d.allowed and r.severity != "block"
+        first = seen.setdefault(addr, cid) if addr else cid
+        out[cid] = _decide(
+            cid,
+            row,
+            codes[cid],
+            ws_tz,
+            addr,
+            blocked_addr.get(addr) if addr else None,
+            consent.get(cid),
+            rules,
+            at,
+            duplicate_of=None if first == cid else first,
+        )
     if purpose == "marketing":
         _apply_history(conn, workspace_id, out, rules, history, channel, purpose, at)
         _apply_quiet_hours(out, rules)
     return out
+
+
+def _decide(
+    cid: int,
+    row: Any,
+    jurisdiction: str,
+    ws_tz: str,
+    addr: str | None,
+    suppression: str | None,
+    consent: tuple[str, bool] | None,
+    rules: _Rules,
+    at: datetime,
+    *,
+    duplicate_of: int | None = None,
+) -> Decision:
+    """Apply the per-recipient rules (address, suppression, consent, wording, screening).
+
+    The batch :func:`evaluate` and the single :func:`evaluate_one` both end here, so the two
+    load their inputs differently but can never judge them differently.
+    """
+    d = Decision(cid, True, at)
+    policy = rules.policy(jurisdiction)
+    d.jurisdiction = policy.code
+    d.zone, d.zone_source = resolve_zone(row.timezone, row.phone_timezone, row.phone, ws_tz)
+    if not addr:
+        d.block("no_address", "engine", f"the contact has no {rules.channel} address")
+    elif duplicate_of is not None:
+        d.block("duplicate", "engine", f"same address as contact {duplicate_of} in this send")
+    if suppression is not None:
+        d.block("suppressed", "suppression", f"address is suppressed: {suppression}")
+    _consent_reasons(d, policy, rules.purpose, consent)
+    for r in rules.text_reasons(policy.code):
+        d.reasons.append(r)
+        d.allowed = d.allowed and r.severity != "block"
+    return d
+
+
+def _one_query(channel: str) -> sa.Select[Any]:
+    """Return the one statement that reads what a single decision needs about a contact: its
+    address and zone columns, its consent state for (channel, purpose) with the ledger source
+    of an opt-out, and the reason of a live suppression of its address."""
+    c, cs, sup = contacts, consent_state, compliance_suppressions
+    address = c.c.email if channel == "email" else c.c.phone
+    suppression = (
+        sa.select(sup.c.reason)
+        .where(
+            sup.c.workspace_id == sa.bindparam("ws"),
+            sup.c.value == address,
+            sup.c.channel.in_(["*", channel]),
+            sa.or_(sup.c.expires_at.is_(None), sup.c.expires_at > sa.bindparam("at")),
+        )
+        .order_by(sup.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            c.c.id,
+            c.c.phone,
+            c.c.email,
+            c.c.phone_region,
+            c.c.phone_timezone,
+            c.c.country,
+            c.c.timezone,
+            cs.c.status.label("consent_status"),
+            cs.c.soft_opt_in,
+            consent_ledger.c.source.label("opt_out_source"),
+            suppression.label("suppression"),
+        )
+        .outerjoin(
+            cs,
+            sa.and_(
+                cs.c.contact_id == c.c.id,
+                cs.c.channel == channel,
+                cs.c.purpose == sa.bindparam("purpose"),
+            ),
+        )
+        .outerjoin(
+            consent_ledger,
+            sa.and_(consent_ledger.c.id == cs.c.ledger_id, cs.c.status == "opted_out"),
+        )
+        .where(c.c.workspace_id == sa.bindparam("ws"), c.c.id == sa.bindparam("cid"))
+    )
+
+
+# Built once per channel: building the statement costs more than running it on the send path.
+_ONE = {channel: _one_query(channel) for channel in CHANNELS}
+
+
+def evaluate_one(
+    conn: sa.Connection,
+    workspace_id: int,
+    contact_id: int,
+    message: str | Message,
+    purpose: str,
+    channel: str,
+    at: datetime,
+    *,
+    history: SendHistory | None = None,
+    caps: Sequence[Cap] = (),
+) -> Decision:
+    """Return the Decision for one contact, as :func:`evaluate` would, in one query.
+
+    The send API decides for one recipient at a time; the batch engine would spend six
+    queries on it. Here the contact, its consent and its suppression come from one statement
+    and the workspace's settings from :func:`clarion.compliance.settings.workspace_rules`
+    (cached, see :mod:`clarion.compliance.cache`); the rules applied are the batch path's own
+    (``_decide``, ``_apply_history``, ``_apply_quiet_hours``). Marketing also counts past
+    sends for the frequency caps (one query per cap window, through ``history``).
+    """
+    _check(purpose, channel, at)
+    msg = message if isinstance(message, Message) else Message(message)
+    ws = workspace_rules(conn, workspace_id)
+    if ws is None:
+        raise ValidationFailed("unknown workspace", field="workspace_id", value=workspace_id)
+    params = {"ws": workspace_id, "cid": int(contact_id), "purpose": purpose, "at": at}
+    row = conn.execute(_ONE[channel], params).first()
+    if row is None:
+        d = Decision(int(contact_id), True, at)
+        d.block("unknown_contact", "engine", "no such contact in this workspace")
+        return d
+    rules = _Rules(ws.overrides, ws.terms, msg, purpose, channel, extra_caps=tuple(caps))
+    consent: tuple[str, bool] | None = None
+    if row.consent_status is not None:
+        status = str(row.consent_status)
+        if status == "opted_out" and row.opt_out_source in SELF_OPT_OUT_SOURCES:
+            status = SELF_OPTED_OUT
+        consent = (status, bool(row.soft_opt_in))
+    addr = row.email if channel == "email" else row.phone
+    code = jurisdictions_for([(row.phone, row.phone_region or row.country)])[0]
+    d = _decide(int(row.id), row, code, ws.timezone, addr, row.suppression, consent, rules, at)
+    if purpose == "marketing":
+        out = {d.contact_id: d}
+        _apply_history(
+            conn, workspace_id, out, rules, history or SendLogHistory(), channel, purpose, at
+        )
+        _apply_quiet_hours(out, rules)
+    return d
 
 
 def _apply_history(

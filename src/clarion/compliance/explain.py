@@ -26,7 +26,7 @@ from clarion.compliance.policies import (
     resolve,
 )
 from clarion.compliance.screening import Screening
-from clarion.compliance.settings import policy_overrides, workspace_terms
+from clarion.compliance.settings import policy_overrides, workspace_rules, workspace_terms
 from clarion.contacts.tables import contacts
 from clarion.errors import NotFound, ValidationFailed
 from clarion.messages.lint import ContextSchema
@@ -247,7 +247,11 @@ def check_text(
             value=code,
             allowed=jurisdiction_codes()[1:],
         )
-    policy = resolve(code, policy_overrides(conn, workspace_id))
-    found = screen_for(policy, workspace_terms(conn, workspace_id), Message(text))
+    ws = workspace_rules(conn, workspace_id)  # cached: see clarion.compliance.cache
+    overrides = ws.overrides if ws else policy_overrides(conn, workspace_id)
+    policy = resolve(code, overrides)
+    found = screen_for(
+        policy, ws.terms if ws else workspace_terms(conn, workspace_id), Message(text)
+    )
     reasons = wording_reasons(text, policy, purpose) + screening_reasons(found, policy)
     return TextCheck(code, purpose, found, reasons)

@@ -9,11 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from clarion.audit.service import Actor, record
+from clarion.compliance.cache import TTLCache
 from clarion.compliance.policies import jurisdiction_codes, validate_settings
 from clarion.compliance.screening import ACTIONS, Term
 from clarion.compliance.tables import compliance_policy_overrides, compliance_terms
 from clarion.db.types import utcnow
 from clarion.errors import NotFound, ValidationFailed
+from clarion.workspaces.tables import workspaces
 
 
 def _check_jurisdiction(code: str) -> None:
@@ -136,3 +138,43 @@ def workspace_terms(conn: sa.Connection, workspace_id: int) -> dict[str, tuple[T
     for jur, term, category, action in conn.execute(q):
         out.setdefault(str(jur), []).append(Term(term, category, action, "workspace"))
     return {k: tuple(v) for k, v in out.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRules:
+    """What a workspace's compliance decisions need besides the recipient: its zone, default
+    region, policy overrides and own terms. Read once per TTL by the send path."""
+
+    timezone: str
+    default_region: str | None
+    overrides: dict[str, dict[str, Any]]
+    terms: dict[str, tuple[Term, ...]]
+
+
+_RULES: TTLCache[WorkspaceRules | None] = TTLCache(
+    "workspaces", "compliance_policy_overrides", "compliance_terms"
+)
+_WORKSPACE = sa.select(workspaces.c.timezone, workspaces.c.default_region).where(
+    workspaces.c.id == sa.bindparam("ws")
+)
+
+
+def workspace_rules(conn: sa.Connection, workspace_id: int) -> WorkspaceRules | None:
+    """Return the workspace's compliance settings (None: no such workspace), cached.
+
+    See :mod:`clarion.compliance.cache` for how a change reaches the cache: at once in this
+    process, within 2 s in another.
+    """
+
+    def load() -> WorkspaceRules | None:
+        row = conn.execute(_WORKSPACE, {"ws": workspace_id}).first()
+        if row is None:
+            return None
+        return WorkspaceRules(
+            str(row.timezone),
+            row.default_region,
+            policy_overrides(conn, workspace_id),
+            workspace_terms(conn, workspace_id),
+        )
+
+    return _RULES.get(conn, workspace_id, load)

@@ -25,16 +25,20 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from clarion.audit.service import Actor
-from clarion.compliance import Message, evaluate
+from clarion.compliance import Message
+from clarion.compliance.cache import TTLCache
+from clarion.compliance.engine import evaluate_one
 from clarion.compliance.explain import check_text
+from clarion.compliance.settings import workspace_rules
 from clarion.compliance.suppression import suppressed
 from clarion.contacts.phones import PhoneError, parse_phone
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
 from clarion.delivery.fallback import attach, parse_policy
-from clarion.delivery.routes import load_routes, pick_route
+from clarion.delivery.routes import Route, load_routes, pick_route
 from clarion.delivery.tables import messages
 from clarion.errors import ClarionError, Conflict, NotFound, ValidationFailed
 from clarion.messages.encoding import count
@@ -42,7 +46,6 @@ from clarion.messages.lint import ContextSchema
 from clarion.messages.service import load_template
 from clarion.messages.templates import CompiledTemplate, compile_template, contact_context
 from clarion.sending.queries import get_message, list_messages, public_message
-from clarion.workspaces.tables import workspaces
 
 __all__ = [
     "Enqueued",
@@ -137,10 +140,27 @@ def enqueue(conn: sa.Connection, actor: Actor, req: SendRequest) -> Enqueued:
     _check(req, now)
     fallback = parse_policy(req.fallback)
     digest = request_hash(req)
-    if req.idempotency_key is not None:
+    if req.idempotency_key is None:
+        return _enqueue(conn, ws, req, now, digest, fallback)
+    # The key is looked up only when the insert finds it taken or the send is refused: a
+    # replayed key answers with its message even if the same send would be refused now.
+    try:
+        return _enqueue(conn, ws, req, now, digest, fallback)
+    except ClarionError:
         found = _by_key(conn, ws, req.idempotency_key)
-        if found is not None:
-            return Enqueued(_same_request(found, digest, req.idempotency_key), False)
+        if found is None:
+            raise
+        return Enqueued(_same_request(found, digest, req.idempotency_key), False)
+
+
+def _enqueue(
+    conn: sa.Connection,
+    ws: int,
+    req: SendRequest,
+    now: datetime,
+    digest: str,
+    fallback: Any,
+) -> Enqueued:
     region, ws_tz = _workspace(conn, ws)
     try:
         template = _template(conn, ws, req)
@@ -173,7 +193,7 @@ def enqueue(conn: sa.Connection, actor: Actor, req: SendRequest) -> Enqueued:
         country, carrier = (
             (info.region, info.carrier) if not isinstance(info, PhoneError) else (None, None)
         )
-    route = pick_route(load_routes(conn, ws, req.channel), destination, country, carrier)
+    route = pick_route(_routes(conn, ws, req.channel), destination, country, carrier)
     if route is None:
         raise SendRefused(
             f"no active {req.channel} route serves {destination}",
@@ -214,15 +234,21 @@ def enqueue(conn: sa.Connection, actor: Actor, req: SendRequest) -> Enqueued:
     if req.idempotency_key is None:
         mid = int(conn.execute(_INSERT, values).scalar_one())
     else:
-        # Two requests with one key at once: the unique index lets one in; the other reads it.
-        try:
-            with conn.begin_nested():
-                mid = int(conn.execute(_INSERT, values).scalar_one())
-        except sa.exc.IntegrityError:
+        # Two requests with one key at once: the unique index lets one in; the other's insert
+        # waits for it (PostgreSQL) or for the write lock (SQLite), inserts nothing, and reads
+        # the winner's row. No savepoint, no read before the write.
+        inserted = conn.execute(_insert_once(conn), values).scalar()
+        if inserted is None:
             found = _by_key(conn, ws, req.idempotency_key)
-            if found is None:
-                raise
+            if found is None:  # the winner rolled back between our insert and read: rare
+                raise Conflict(
+                    "a concurrent request with this Idempotency-Key did not complete; retry",
+                    code="idempotency_retry",
+                    field="idempotency_key",
+                    value=req.idempotency_key,
+                )
             return Enqueued(_same_request(found, digest, req.idempotency_key), False)
+        mid = int(inserted)
     if fallback is not None:
         attach(conn, ws, mid, fallback, due_from=send_at)
     return Enqueued(public_message({**values, "id": mid}), True)
@@ -306,9 +332,18 @@ _BY_KEY = sa.select(messages).where(
     messages.c.idempotency_key == sa.bindparam("key"),
 )
 _INSERT = messages.insert().returning(messages.c.id)
-_WORKSPACE = sa.select(workspaces.c.default_region, workspaces.c.timezone).where(
-    workspaces.c.id == sa.bindparam("ws")
-)
+_KEYED = {"workspace_id", "idempotency_key"}
+#: INSERT ... ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id, per dialect:
+#: the partial unique index is the arbiter, so its predicate is repeated.
+_INSERT_ONCE = {
+    name: dialect.insert(messages)
+    .on_conflict_do_nothing(
+        index_elements=[messages.c.workspace_id, messages.c.idempotency_key],
+        index_where=messages.c.idempotency_key.isnot(None),
+    )
+    .returning(messages.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _CONTACT_BY_ID = sa.select(contacts).where(
     contacts.c.workspace_id == sa.bindparam("ws"), contacts.c.id == sa.bindparam("value")
 )
@@ -319,6 +354,10 @@ _CONTACT_BY = {
     for name in ("phone", "email")
 }
 _TAGS = sa.select(contact_tags.c.tag).where(contact_tags.c.contact_id == sa.bindparam("cid"))
+
+
+def _insert_once(conn: sa.Connection) -> Any:
+    return _INSERT_ONCE[conn.dialect.name]
 
 
 def _by_key(conn: sa.Connection, workspace_id: int, key: str) -> dict[str, Any] | None:
@@ -340,10 +379,21 @@ def _same_request(found: dict[str, Any], digest: str, key: str) -> dict[str, Any
 
 # -- recipient, template, compliance ---------------------------------------------------------
 def _workspace(conn: sa.Connection, workspace_id: int) -> tuple[str | None, str | None]:
-    row = conn.execute(_WORKSPACE, {"ws": workspace_id}).first()
-    if row is None:
+    found = workspace_rules(conn, workspace_id)  # cached: see clarion.compliance.cache
+    if found is None:
         raise NotFound(f"no workspace {workspace_id}", field="workspace_id", value=workspace_id)
-    return row.default_region, row.timezone
+    return found.default_region, found.timezone
+
+
+# Routes and saved templates change rarely and are read on every send: cached for 2 s, and
+# emptied at once by a write in this process (clarion.compliance.cache). Route health (which
+# route is failing now) is part of the cached answer, so it too is at most 2 s old here.
+_ROUTES: TTLCache[list[Route]] = TTLCache("routes")
+_TEMPLATES: TTLCache[Any] = TTLCache("templates")
+
+
+def _routes(conn: sa.Connection, ws: int, channel: str) -> list[Route]:
+    return _ROUTES.get(conn, (ws, channel), lambda: load_routes(conn, ws, channel))
 
 
 def _contact_row(
@@ -416,8 +466,11 @@ def _template(conn: sa.Connection, ws: int, req: SendRequest) -> Any:
     if req.text is not None:
         names = frozenset(k for k in req.variables if k not in ("contact", "attributes", "tags"))
         return _Text(req.text, names)
-    assert req.template is not None
-    return load_template(conn, ws, req.template, channel=req.channel)
+    name = req.template
+    assert name is not None
+    return _TEMPLATES.get(
+        conn, (ws, name, req.channel), lambda: load_template(conn, ws, name, channel=req.channel)
+    )
 
 
 def _source_of(template: Any) -> str | None:
@@ -447,9 +500,7 @@ def _compliance(
     values = tuple(str(v) for v in req.variables.values() if isinstance(v, str | int | float))
     msg = Message(body, template_source=_source_of(template), variable_values=values)
     if contact is not None:
-        decision = evaluate(conn, ws, [int(contact["id"])], msg, purpose, req.channel, at)[
-            int(contact["id"])
-        ]
+        decision = evaluate_one(conn, ws, int(contact["id"]), msg, purpose, req.channel, at)
         if not decision.allowed:
             _refuse(decision.reasons, destination, contact_id=int(contact["id"]))
         return decision.send_at
