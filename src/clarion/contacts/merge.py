@@ -221,12 +221,16 @@ def merge_contacts(
 
     # Match each group to a stored contact, external id > phone > email; merge same targets.
     # A stored contact with another external id is a different person, never a match.
+    phones, emails = maps[1], maps[2]
     plans: list[tuple[int | None, list[int]]] = []  # new people first, then stored targets
     by_target: dict[int, list[list[int]]] = {}
     for members, ext in zip(groups.values(), group_ext, strict=True):
         target = maps[0].get(ext) if ext is not None else None
-        if target is None and (maps[1] or maps[2]):
-            target = _match_by_keys(records, members, ext, maps, stored)
+        if target is None and (phones or emails):
+            # Most groups are one record with no stored key: skip the search for those.
+            one = records[members[0]] if len(members) == 1 else None
+            if one is None or one.phone in phones or one.email in emails:
+                target = _match_by_keys(records, members, ext, maps, stored)
         if target is None:
             plans.append((None, members))
         else:
@@ -240,7 +244,6 @@ def merge_contacts(
     inserts: list[tuple[tuple[Any, ...], dict[str, Any]]] = []  # (profile values, attributes)
     insert_members: list[list[int]] = []
     updates: list[dict[str, Any]] = []
-    phones, emails = maps[1], maps[2]
     for target, members in plans:
         if target is None and len(members) == 1:
             # The common case, a new person in one record: its values as they are, unless a

@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,33 +135,51 @@ class Source:
                 yield from self._jsonl(text)
 
     def _csv(self, text: io.TextIOWrapper) -> Iterator[Row]:
-        # The delimiter is the most frequent candidate in the first line (csv.Sniffer guesses
-        # wrongly on quoted data often enough not to be trusted).
         first = text.readline()
         text.seek(0)
-        delimiter = max(",;\t|", key=first.count)
-        reader = csv.reader(text, delimiter=delimiter if first.count(delimiter) else ",")
-        header: list[str] | None = None
-        while True:
-            try:
-                values = next(reader)
-            except StopIteration:
+        yield from _csv_records(csv.reader(text, delimiter=_delimiter(first)), None, 0)
+
+    def csv_blocks(self, rows_per_block: int) -> Iterator[CsvBlock]:
+        """Yield the CSV file as blocks of about ``rows_per_block`` whole records, unparsed.
+
+        Worker processes parse the blocks (``block_rows``), so the process that reads the file
+        only finds record boundaries: a newline preceded by an even number of quotes in the
+        block (RFC 4180 quoting; a quoted field may hold newlines). Only for encodings where
+        ``splittable`` holds. The header is read here and handed to every block.
+        """
+        assert self.fmt == "csv" and self.encoding is not None
+        later = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        with self.path.open("rb") as binary:
+            self._binary = binary
+            buf = binary.read(_SAMPLE)
+            found = _csv_header(buf, self.encoding, at_end=len(buf) < _SAMPLE)
+            if found is None:  # no complete header in the sample: one block, parsed as a file
+                buf += binary.read()
+                yield CsvBlock(buf, 0, self.encoding, "", None)
                 return
-            except csv.Error as exc:
-                yield reader.line_num, RowError("_row", None, f"malformed_csv: {exc}")
-                continue
-            if not values or (len(values) == 1 and not values[0].strip()):
-                continue
-            if header is None:
-                header = [h.strip() for h in values]
-                continue
-            if len(values) != len(header):
-                yield (
-                    reader.line_num,
-                    RowError("_row", f"{len(values)} of {len(header)} columns", "column_count"),
-                )
-                continue
-            yield reader.line_num, dict(zip(header, values, strict=True))
+            header, delimiter, skip, lines = found
+            buf = buf[skip:]
+            # Files from old Macs end lines in CR alone: cut those at CR (never CR LF apart).
+            end_byte = b"\n" if b"\n" in buf or b"\r" not in buf else b"\r"
+            per_line = len(buf) // max(buf.count(end_byte), 1) or 1
+            size = limit = max(1024, rows_per_block * per_line)
+            while True:
+                if len(buf) < limit:
+                    more = binary.read(limit - len(buf))
+                    if not more:
+                        break
+                    buf += more
+                    continue
+                end = _record_end(buf, limit, end_byte)
+                if end < 0:  # one record longer than the block: look further
+                    limit += size
+                    continue
+                block, buf = buf[:end], buf[end:]
+                limit = size
+                yield CsvBlock(block, lines, later, delimiter, header)
+                lines += _line_count(block)
+            if buf:
+                yield CsvBlock(buf, lines, later, delimiter, header)
 
     def _jsonl(self, text: io.TextIOWrapper) -> Iterator[Row]:
         for number, line in enumerate(text, start=1):
@@ -209,6 +228,119 @@ class Source:
                 yield number, dict(zip(header, values, strict=True))
         finally:
             book.close()
+
+
+def _delimiter(first_line: str) -> str:
+    """Return the CSV delimiter: the most frequent candidate in the first line, else a comma.
+
+    (csv.Sniffer guesses wrongly on quoted data often enough not to be trusted.)
+    """
+    best = max(",;\t|", key=first_line.count)
+    return best if first_line.count(best) else ","
+
+
+def _csv_records(reader: Any, header: list[str] | None, line_offset: int) -> Iterator[Row]:
+    """Yield the rows of a csv reader; the first non-blank record is the header if none given."""
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield line_offset + reader.line_num, RowError("_row", None, f"malformed_csv: {exc}")
+            continue
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue
+        if header is None:
+            header = [h.strip() for h in values]
+            continue
+        if len(values) != len(header):
+            yield (
+                line_offset + reader.line_num,
+                RowError("_row", f"{len(values)} of {len(header)} columns", "column_count"),
+            )
+            continue
+        yield line_offset + reader.line_num, dict(zip(header, values, strict=True))
+
+
+#: Encodings in which byte 0x0A is always a newline and 0x22 always a quote (never part of a
+#: multi-byte character), so a file can be cut into blocks at a newline byte.
+_SPLITTABLE = frozenset({"utf-8", "utf-8-sig", "ascii", "gb18030", "gbk", "big5", "shift_jis"})
+
+
+def splittable(encoding: str | None) -> bool:
+    """Return whether a file in ``encoding`` can be cut into ``CsvBlock``s at newline bytes."""
+    if encoding is None:
+        return False
+    name = codecs.lookup(encoding).name
+    return name in _SPLITTABLE or name.startswith(("iso8859", "cp125", "latin", "mac-"))
+
+
+@dataclass(frozen=True, slots=True)
+class CsvBlock:
+    """Whole CSV records, as bytes, and what is needed to parse them apart from the file."""
+
+    data: bytes
+    lines_before: int  # physical lines of the file before the block (row numbers go on)
+    encoding: str
+    delimiter: str  # "" with header None: the block is the whole file, header included
+    header: list[str] | None
+
+
+def block_rows(block: CsvBlock) -> Iterator[Row]:
+    """Yield the rows of a block, numbered as in the whole file (runs in worker processes)."""
+    text = io.StringIO(block.data.decode(block.encoding, errors="replace"), newline="")
+    if block.header is None:
+        first = text.readline()
+        text.seek(0)
+        reader = csv.reader(text, delimiter=_delimiter(first))
+    else:
+        reader = csv.reader(text, delimiter=block.delimiter)
+    yield from _csv_records(reader, block.header, block.lines_before)
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def _line_count(data: bytes) -> int:
+    """Return the lines in ``data`` as a text reader with universal newlines counts them."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _record_end(buf: bytes, size: int, end_byte: bytes) -> int:
+    """Return the end of the last whole record in ``buf[:size]`` (after its newline), or -1."""
+    end = buf.rfind(end_byte, 0, size)
+    while end >= 0:
+        if buf.count(b'"', 0, end) % 2 == 0:
+            return end + 1
+        end = buf.rfind(end_byte, 0, end)
+    return -1
+
+
+def _csv_header(
+    sample: bytes, encoding: str, *, at_end: bool
+) -> tuple[list[str], str, int, int] | None:
+    """Return (header, delimiter, bytes, lines) of the file's header record from its start.
+
+    None when the sample holds no complete header record that ends in a newline.
+    """
+    text = sample.decode(encoding, errors="replace")
+    first = io.StringIO(text, newline="").readline()
+    delimiter = _delimiter(first)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for values in reader:
+            if values and (len(values) > 1 or values[0].strip()):
+                break
+        else:
+            return None
+    except csv.Error:
+        return None
+    lines = reader.line_num
+    ends = [m.end() for _, m in zip(range(lines), _LINE_END.finditer(sample), strict=False)]
+    if len(ends) < lines or (not at_end and ends[-1] >= len(sample) - 1):
+        return None
+    return [h.strip() for h in values], delimiter, ends[-1], lines
 
 
 def _cell(value: Any) -> Any:
