@@ -6,7 +6,8 @@ Then, timed one phase at a time with the journey clock moved instead of slept:
 1. enrol: the event pass reads the events and starts one run per cart (re-entry rules judged);
 2. wait: every run takes its first step, a one-hour wait (one claimed batch at a time);
 3. send: an hour later every run branches on an attribute and queues a transactional SMS
-   through the send API (``send_message``: render, screen, route, persist, idempotency key).
+   through the send API (the batch's sends in one ``send_batch`` call: render, screen, route,
+   persist, idempotency key).
 
 Each phase prints runs per second by wall clock and by this process's CPU time (the machine
 may be shared). Nothing is dispatched: the outbox rows are counted and checked.
@@ -142,7 +143,7 @@ def bench(kind: str, contacts: int) -> None:
         )
         later = now + timedelta(hours=1, seconds=1)
         timed(
-            "advance: branch + send_message",
+            "advance: branch + send (send_batch)",
             contacts,
             lambda: advance_due(eng, now=later, max_batches=10**6),
         )

@@ -7,6 +7,16 @@ message nor the step behind and the run is simply due again: nothing is sent twi
 lost. The send's idempotency key ``journey:<run>:<step>`` guards the same step a second time
 (steps only jump forward, so a run takes each step at most once).
 
+Sends are batched: walking a run records its send steps as pending requests, and when every
+run of the batch has been walked they go to the send API together (``send_batch``, one call
+per workspace and journey, at most ``MAX_BATCH`` requests each), which answers each request in
+place: the message, or the refusal that is logged on that run's step. No step looks at a send's
+outcome (branches read events and attributes), so deciding the steps first changes no path. The
+frequency rule counts a pending send as sent, so within a batch it errs on the side of fewer
+messages. Should ``send_batch`` itself raise (not a refusal: a bug or a database error), its
+savepoint is rolled back and that group is sent one request at a time, so one bad run still
+fails alone (:data:`MAX_ERRORS`) and the rest of the batch goes on.
+
 Everything a step looks at (contacts, tags, traits, events since entry, recent sends for the
 frequency rule) is fetched for the whole batch in a few queries; each run then costs Python,
 and the batch's steps and run changes are written with one statement each. A run that raises an
@@ -59,6 +69,15 @@ class _Batch:
     sends: dict[tuple[int, int], list[datetime]]
     zones: dict[int, str]
     log: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A send step decided by a walk, waiting for the batch's call to the send API."""
+
+    run: _Run
+    step: dict[str, Any]  # the run's step row, completed when the answer comes
+    request: Any  # clarion.sending.service.SendRequest (imported late: sending imports a lot)
 
 
 def _claim(conn: sa.Connection, now: datetime, limit: int) -> list[sa.RowMapping]:
@@ -165,6 +184,8 @@ class _Run:
         self.d = batch.defs[(self.journey_id, int(row["version"]))]
         self.values: dict[str, Any] = {}
         self.steps: list[dict[str, Any]] = []
+        self.pending: list[_Pending] = []
+        self.error: Exception | None = None  # a send that raised: the run fails, not the batch
 
     def took(
         self,
@@ -173,7 +194,7 @@ class _Run:
         outcome: str,
         detail: dict[str, Any] | None = None,
         message_id: int | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         self.steps.append(
             {
                 "run_id": self.id,
@@ -187,6 +208,7 @@ class _Run:
                 "at": self.now,
             }
         )
+        return self.steps[-1]
 
     def end(self, state: str, reason: str) -> None:
         self.values.update(
@@ -217,8 +239,9 @@ def _goal_reached(run: _Run, facts: Facts) -> SeenEvent | None:
     return None
 
 
-def _send(conn: sa.Connection, run: _Run, step: Step, send: Send) -> None:
-    from clarion.sending.service import SendRequest, send_message
+def _send(run: _Run, step: Step, send: Send) -> None:
+    """Decide a send step: skip it for the frequency rule, or queue its request as pending."""
+    from clarion.sending.service import SendRequest
 
     freq = run.d.frequency
     key = (run.journey_id, run.contact_id)
@@ -250,20 +273,64 @@ def _send(conn: sa.Connection, run: _Run, step: Step, send: Send) -> None:
         source=f"journey:{run.journey_id}",
         metadata={"journey_id": run.journey_id, "run_id": run.id, "step": step.id},
     )
-    actor = Actor.system(int(run.row["workspace_id"]), f"journey:{run.journey_id}")
+    run.batch.sends[key].append(run.now)  # counted at once: later runs of this batch see it
+    run.pending.append(_Pending(run, run.took(step.id, "send", "pending"), req))
+
+
+def _answered(p: _Pending, answer: dict[str, Any]) -> None:
+    """Complete a pending send's step from the send API's answer (a message or an error)."""
+    error = answer.get("error")
+    if isinstance(error, dict):
+        p.step["outcome"] = "refused"
+        p.step["detail"] = {
+            "code": error.get("code"),
+            "message": error.get("message"),
+            **_jsonable(error.get("fields") or {}),
+        }
+        return
+    p.step["outcome"] = "sent"
+    p.step["detail"] = {"status": answer.get("status")}
+    p.step["message_id"] = int(answer["id"])
+
+
+def _send_one(conn: sa.Connection, actor: Actor, p: _Pending) -> None:
+    """Send one pending request in its own savepoint (the fallback when a batch call raised)."""
+    from clarion.sending.service import send_message
+
+    if p.run.error is not None:  # an earlier send of this run raised: the run fails anyway
+        return
     try:
         with conn.begin_nested():
-            msg = send_message(conn, actor, req)
+            _answered(p, send_message(conn, actor, p.request))
     except ClarionError as exc:
-        run.took(
-            step.id,
-            "send",
-            "refused",
-            {"code": exc.code, "message": exc.message, **_jsonable(exc.fields)},
-        )
-        return
-    run.batch.sends[key].append(run.now)
-    run.took(step.id, "send", "sent", {"status": msg.get("status")}, int(msg["id"]))
+        _answered(p, exc.to_dict())
+    except Exception as exc:  # this run's problem: it fails alone
+        log.exception("journey run %s: send step %s raised", p.run.id, p.step["step_id"])
+        p.run.error = exc
+
+
+def _flush(conn: sa.Connection, runs: list[_Run]) -> None:
+    """Hand every pending send of the batch to the send API, grouped by workspace and journey."""
+    from clarion.sending.service import MAX_BATCH, send_batch
+
+    groups: dict[tuple[int, int], list[_Pending]] = defaultdict(list)
+    for run in runs:
+        for p in run.pending:
+            groups[(int(run.row["workspace_id"]), run.journey_id)].append(p)
+    for (ws, journey_id), pending in groups.items():
+        actor = Actor.system(ws, f"journey:{journey_id}")
+        for start in range(0, len(pending), MAX_BATCH):
+            chunk = pending[start : start + MAX_BATCH]
+            try:
+                with conn.begin_nested():
+                    answers = send_batch(conn, actor, [p.request for p in chunk])
+            except Exception:
+                log.exception("send_batch raised for journey %s: sending one by one", journey_id)
+                for p in chunk:
+                    _send_one(conn, actor, p)
+                continue
+            for p, answer in zip(chunk, answers, strict=True):
+                _answered(p, answer)
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +339,7 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     return dict(orjson.loads(orjson.dumps(fields, default=str)))
 
 
-def _walk(conn: sa.Connection, run: _Run) -> None:
+def _walk(run: _Run) -> None:
     """Take the run's steps from its current one until a wait in the future or the end."""
     facts = run.facts()
     goal = _goal_reached(run, facts)
@@ -308,7 +375,7 @@ def _walk(conn: sa.Connection, run: _Run) -> None:
             run.took(step.id, "branch", "then" if took else "else", {"to": target})
             i = index[target] if target is not None else i + 1
         elif step.send is not None:
-            _send(conn, run, step, step.send)
+            _send(run, step, step.send)
             i += 1
         else:
             assert step.exit is not None
@@ -376,19 +443,25 @@ def advance_batch(conn: sa.Connection, *, now: datetime, limit: int = BATCH) -> 
     if not rows:
         return 0
     batch = _fetch(conn, rows, now)
-    done: list[_Run] = []
+    walked: list[_Run] = []
     for row in rows:
         run = _Run(row, batch, now)
         try:
-            # No savepoint per run: walking writes nothing but the sends, each of which has
-            # its own. A run that fails after a send keeps that message; its retry gets the
-            # same message back through the idempotency key.
-            _walk(conn, run)
+            # Walking writes nothing: its sends wait for the batch's call to the send API.
+            _walk(run)
         except Exception as exc:  # one bad run must not stop the batch
             log.exception("journey run %s failed at step %s", row["id"], row["current_step"])
             _failed(conn, row, exc, now)
             continue
-        done.append(run)
+        walked.append(run)
+    _flush(conn, walked)
+    done: list[_Run] = []
+    for run in walked:
+        if run.error is not None:
+            # Its retry gets the same messages back through their idempotency keys.
+            _failed(conn, run.row, run.error, now)
+        else:
+            done.append(run)
     _save(conn, done, now)
     return len(rows)
 
