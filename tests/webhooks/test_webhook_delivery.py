@@ -11,9 +11,10 @@ from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
 from clarion.db.types import utcnow
+from clarion.delivery.tables import message_attempts, messages
 from clarion.sending.service import SendRequest, get_message, send_message
 from clarion.webhooks import sender
-from clarion.webhooks.collector import advance, collect
+from clarion.webhooks.collector import QUEUED_CURSOR, advance, collect
 from clarion.webhooks.service import (
     callback_secret,
     create_endpoint,
@@ -55,11 +56,12 @@ def test_status_changes_reach_the_endpoint_and_the_callback_url_signed(
         metadata={"order": "A-1"},
     )
     # when the collector and the sender run
-    assert collect(engine) == 4
-    assert sender.send_due(engine, "w1") == {"delivered": 4, "failed": 0}
-    # then both targets got submitted then delivered, each signed with its own secret
+    assert collect(engine) == 5
+    assert sender.send_due(engine, "w1") == {"delivered": 5, "failed": 0}
+    # then the endpoint got queued, submitted, delivered in that order, and the callback URL
+    # submitted and delivered (the API's answer said queued), each signed with its own secret
     assert receiver.bad_signatures == 0
-    assert receiver.events("/hooks") == ["message.submitted", "message.delivered"]
+    assert receiver.events("/hooks") == ["message.queued", "message.submitted", "message.delivered"]
     assert receiver.events("/cb") == ["message.submitted", "message.delivered"]
     with engine.connect() as conn:
         cb_secret = callback_secret(conn, actor.workspace_id)
@@ -147,15 +149,15 @@ def test_attempts_re_read_after_a_gap_queue_no_second_delivery(
     with engine.begin() as conn:
         create_endpoint(conn, actor, receiver.url, ["*"])
     _delivered_message(engine, actor, run_worker, to="+12025550153")
-    assert collect(engine) == 2
-    # when the cursor is set back (as after a gap) and the collector runs again
+    assert collect(engine) == 3
+    # when both cursors are set back (as after a gap) and the collector runs again
     with engine.begin() as conn:
         conn.execute(webhook_cursor.update().values(last_id=0))
-    collect(engine)
-    # then there are still exactly two deliveries
+    assert collect(engine) == 0
+    # then there are still exactly three deliveries (queued, submitted, delivered)
     with engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(webhook_deliveries)).scalar()
-    assert n == 2
+    assert n == 3
 
 
 def test_an_endpoint_gets_only_its_event_types_and_only_after_it_was_made(
@@ -199,3 +201,86 @@ def test_signatures_refuse_a_changed_body_an_old_timestamp_and_garbage() -> None
         verify("s3cret", "nonsense", body)
     with pytest.raises(SignatureError):
         verify("s3cret", None, body)
+
+
+def test_queued_is_an_event_of_its_own_for_the_endpoints_that_want_it(
+    engine: Engine, actor: Actor, receiver: Any, make: Any
+) -> None:
+    # given an endpoint for queued send-API messages only, and one for every event
+    make.route("sim")
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url + "/queued", ["message.queued"])
+        create_endpoint(conn, actor, receiver.url + "/failed", ["message.failed"])
+    # when a message is accepted (no worker runs: it stays queued) and the collector runs
+    with engine.begin() as conn:
+        msg = send_message(
+            conn,
+            actor,
+            SendRequest(to="+12025550156", text="Order A-9 confirmed", metadata={"o": "A-9"}),
+        )
+    assert collect(engine) == 1
+    assert sender.send_due(engine, "w1") == {"delivered": 1, "failed": 0}
+    # then the queued endpoint got message.queued, with the message's data, and nobody else did
+    (got,) = receiver.got
+    assert got.path == "/queued" and got.json["type"] == "message.queued"
+    data = got.json["data"]
+    assert (data["message_id"], data["status"], data["to"], data["metadata"]) == (
+        msg["id"],
+        "queued",
+        "+12025550156",
+        {"o": "A-9"},
+    )
+    # and a second pass adds nothing
+    assert collect(engine) == 0
+
+
+def test_nobody_wanting_queued_moves_the_cursor_without_reading_messages(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    # given messages and no endpoint at all
+    make.route("sim")
+    with engine.begin() as conn:
+        for i in range(3):
+            send_message(conn, actor, SendRequest(to=f"+1202555016{i}", text="Hi"))
+        newest = conn.execute(sa.select(sa.func.max(messages.c.id))).scalar_one()
+    # when the collector runs
+    assert collect(engine) == 0
+    # then the messages cursor is at the newest message
+    with engine.connect() as conn:
+        at = conn.execute(
+            sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == QUEUED_CURSOR)
+        ).scalar_one()
+    assert at == newest
+
+
+def test_a_cancellation_in_the_attempt_log_is_a_cancelled_event(
+    engine: Engine, actor: Actor, receiver: Any, make: Any
+) -> None:
+    # given an endpoint for cancellations and a queued message with a callback URL
+    make.route("sim")
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url + "/hooks", ["message.cancelled"])
+        msg = send_message(
+            conn,
+            actor,
+            SendRequest(to="+12025550157", text="Sale!", callback_url=receiver.url + "/cb"),
+        )
+    # when the message is cancelled and the cancellation is written to the attempt log (what
+    # a cancel path must do for this event: see docs/webhooks.md)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            messages.update()
+            .where(messages.c.id == msg["id"])
+            .values(status="cancelled", cancelled_at=now)
+        )
+        conn.execute(
+            message_attempts.insert().values(
+                message_id=msg["id"], campaign_id=None, result="cancelled", at=now
+            )
+        )
+    # then the endpoint and the callback URL each get message.cancelled
+    assert collect(engine) == 2
+    assert sender.send_due(engine, "w1") == {"delivered": 2, "failed": 0}
+    assert receiver.events("/hooks") == ["message.cancelled"]
+    assert receiver.events("/cb") == ["message.cancelled"]

@@ -1,9 +1,13 @@
-"""Turn message status changes into webhook deliveries, by a cursor over the attempt log.
+"""Turn message status changes into webhook deliveries, by cursors over append-only logs.
 
-Every status change of a message already writes a row to ``message_attempts`` (append-only,
-in the same transaction as the change): submitted, delivered, failed, expired, uncertain. The
+Every status change of a message after it was queued already writes a row to
+``message_attempts`` (append-only, in the same transaction as the change): submitted,
+delivered, failed, expired, uncertain (and ``cancelled`` where a cancel path records it). The
 collector reads that log past a cursor instead of hooking every place a status changes, so the
-send path pays nothing for webhooks.
+send path pays nothing for webhooks. ``queued`` is read the same way from the outbox itself:
+a message row is inserted once, queued, with ``queued_at``, so a second cursor over
+``messages.id`` sees each new message once (and reads nothing but ids and times when no
+endpoint wants ``queued``).
 
 Sequence gaps: on PostgreSQL ids are handed out before commit, so a transaction that
 committed later may hold a smaller id than one already read. The cursor therefore only moves
@@ -11,7 +15,7 @@ over ids that are contiguous, or older than ``GAP_GRACE_S`` (a write transaction
 committed or rolled back). Rows past a gap are read again next pass; deliveries are unique
 per (target, message, event, time), so a re-read adds nothing. The cursor row is locked for the
 pass (``FOR UPDATE``; SQLite's single writer does the same), so two workers never collect at
-once.
+once. The same holds for the ``messages`` cursor.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from clarion.delivery.tables import message_attempts, messages
 from clarion.webhooks.tables import webhook_cursor, webhook_deliveries, webhook_endpoints
 
 CURSOR = "message_attempts"
+QUEUED_CURSOR = "messages_queued"
 BATCH = 20_000
 GAP_GRACE_S = 30.0
 _FAILED = {
@@ -51,7 +56,7 @@ def event_of(attempt: Any) -> str | None:
     another route, a retry or a fallback channel, and the event is ``retrying``.
     """
     result = attempt.result
-    if result in ("submitted", "delivered", "uncertain"):
+    if result in ("submitted", "delivered", "uncertain", "cancelled"):
         return str(result)
     if result == "expired":
         final = attempt.status == "expired" and attempt.expired_at == attempt.at
@@ -64,6 +69,12 @@ def event_of(attempt: Any) -> str | None:
 
 def _wants_campaigns(events: Sequence[str]) -> bool:
     return any(e == "*" or e.startswith("campaign_message.") for e in events)
+
+
+def _wants(events: Sequence[str], event: str, *, campaigns: bool) -> bool:
+    """Return whether an endpoint's subscription takes ``event`` (of campaign messages?)."""
+    prefix = "campaign_message" if campaigns else "message"
+    return "*" in events or f"{prefix}.{event}" in events
 
 
 def advance(last_id: int, rows: Sequence[tuple[int, datetime]], now: datetime) -> int:
@@ -85,8 +96,8 @@ def _insert_ignore(conn: sa.Connection) -> Any:
     return ins.on_conflict_do_nothing()
 
 
-def _lock_cursor(conn: sa.Connection, now: datetime) -> int:
-    q = sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == CURSOR)
+def _lock_cursor(conn: sa.Connection, now: datetime, name: str = CURSOR) -> int:
+    q = sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == name)
     found = conn.execute(q.with_for_update()).scalar()
     if found is not None:
         return int(found)
@@ -95,22 +106,43 @@ def _lock_cursor(conn: sa.Connection, now: datetime) -> int:
         if conn.dialect.name == "postgresql"
         else sqlite.insert(webhook_cursor)
     )
-    conn.execute(ins.values(name=CURSOR, last_id=0, updated_at=now).on_conflict_do_nothing())
+    conn.execute(ins.values(name=name, last_id=0, updated_at=now).on_conflict_do_nothing())
     return int(conn.execute(q.with_for_update()).scalar_one())
 
 
-def collect(engine: Engine, *, batch: int = BATCH, now: datetime | None = None) -> int:
-    """Read the attempt log past the cursor, queue the deliveries it calls for; return how
-    many deliveries were queued."""
-    now = now or utcnow()
+def _behind(engine: Engine, newest_of: Any, name: str) -> bool:
+    """Return whether the log has ids past cursor ``name`` (read without taking a lock)."""
     # Look before locking: on SQLite the locking transaction takes the write lock, and this
     # runs twice a second in every worker.
     with read_only(engine) as conn:
-        newest = conn.execute(sa.select(sa.func.max(message_attempts.c.id))).scalar()
+        newest = conn.execute(sa.select(sa.func.max(newest_of))).scalar()
         seen_to = conn.execute(
-            sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == CURSOR)
+            sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == name)
         ).scalar()
-    if newest is None or (seen_to is not None and int(newest) <= int(seen_to)):
+    return newest is not None and (seen_to is None or int(newest) > int(seen_to))
+
+
+def _move(conn: sa.Connection, name: str, last: int, moved: int, now: datetime) -> None:
+    if moved != last:
+        conn.execute(
+            webhook_cursor.update()
+            .where(webhook_cursor.c.name == name)
+            .values(last_id=moved, updated_at=now)
+        )
+
+
+def collect(engine: Engine, *, batch: int = BATCH, now: datetime | None = None) -> int:
+    """Read the attempt log and the new messages past their cursors, queue the deliveries
+    they call for; return how many deliveries were queued."""
+    now = now or utcnow()
+    # New messages first: their ``queued`` deliveries then precede (by id, the sender's order
+    # among equally due ones) the ``submitted`` a message may already have in the same pass.
+    queued = _collect_queued(engine, batch, now)
+    return queued + _collect_attempts(engine, batch, now)
+
+
+def _collect_attempts(engine: Engine, batch: int, now: datetime) -> int:
+    if not _behind(engine, message_attempts.c.id, CURSOR):
         return 0
     with engine.begin() as conn:
         last = _lock_cursor(conn, now)
@@ -124,14 +156,114 @@ def collect(engine: Engine, *, batch: int = BATCH, now: datetime | None = None) 
             return 0
         top = int(seen[-1][0])
         queued = _queue(conn, last, top, now)
-        moved = advance(last, [(int(i), at) for i, at in seen], now)
-        if moved != last:
-            conn.execute(
-                webhook_cursor.update()
-                .where(webhook_cursor.c.name == CURSOR)
-                .values(last_id=moved, updated_at=now)
-            )
+        _move(conn, CURSOR, last, advance(last, [(int(i), at) for i, at in seen], now), now)
         return queued
+
+
+def _collect_queued(engine: Engine, batch: int, now: datetime) -> int:
+    """Queue ``*.queued`` deliveries for messages inserted past the ``messages`` cursor."""
+    if not _behind(engine, messages.c.id, QUEUED_CURSOR):
+        return 0
+    with engine.begin() as conn:
+        last = _lock_cursor(conn, now, QUEUED_CURSOR)
+        endpoints = [
+            e
+            for e in conn.execute(
+                sa.select(webhook_endpoints).where(webhook_endpoints.c.active.is_(True))
+            ).all()
+            if _wants(e.events, "queued", campaigns=False)
+            or _wants(e.events, "queued", campaigns=True)
+        ]
+        if not endpoints:
+            # Nobody listens: jump to the newest message rather than walk a campaign's million.
+            top = conn.execute(sa.select(sa.func.max(messages.c.id))).scalar()
+            _move(conn, QUEUED_CURSOR, last, int(top or last), now)
+            return 0
+        seen = conn.execute(
+            sa.select(messages.c.id, messages.c.queued_at)
+            .where(messages.c.id > last)
+            .order_by(messages.c.id)
+            .limit(batch)
+        ).all()
+        if not seen:
+            return 0
+        queued = _queue_new(conn, endpoints, last, int(seen[-1][0]), now)
+        _move(conn, QUEUED_CURSOR, last, advance(last, [(int(i), at) for i, at in seen], now), now)
+        return queued
+
+
+def _queue_new(
+    conn: sa.Connection, endpoints: Sequence[Any], last: int, top: int, now: datetime
+) -> int:
+    """Queue the ``queued`` event of messages ``last < id <= top`` for the endpoints wanting it.
+
+    Per-message callback URLs do not get it: the send API's answer already said ``queued``.
+    """
+    by_ws: dict[int, list[Any]] = {}
+    for e in endpoints:
+        by_ws.setdefault(int(e.workspace_id), []).append(e)
+    m = messages
+    # A holdout row is a campaign's control group: written, never queued.
+    interest = sa.and_(in_values(conn, m.c.workspace_id, sorted(by_ws)), m.c.holdout.is_(False))
+    if not any(_wants(e.events, "queued", campaigns=True) for e in endpoints):
+        interest = sa.and_(interest, m.c.campaign_id.is_(None))
+    rows = conn.execute(
+        sa.select(
+            m.c.id.label("message_id"),
+            m.c.queued_at.label("at"),
+            sa.null().label("provider_code"),
+            sa.null().label("provider_id"),
+            m.c.workspace_id,
+            m.c.campaign_id,
+            m.c.contact_id,
+            m.c.channel,
+            m.c.destination,
+            m.c.kind,
+            m.c.parts,
+            m.c.idempotency_key,
+            m.c.source,
+            m.c.meta,
+        )
+        .where(m.c.id > last, m.c.id <= top, interest)
+        .order_by(m.c.id)
+    ).all()
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        campaigns = r.campaign_id is not None
+        kind = f"{'campaign_message' if campaigns else 'message'}.queued"
+        for e in by_ws.get(int(r.workspace_id), ()):
+            if _wants(e.events, "queued", campaigns=campaigns) and e.created_at <= r.at:
+                out.append(_delivery(r, kind, "queued", f"endpoint:{e.id}", int(e.id), e.url, now))
+    return _insert(conn, out)
+
+
+def _delivery(
+    r: Any, kind: str, event: str, target: str, endpoint_id: int | None, url: str, now: datetime
+) -> dict[str, Any]:
+    event_id = uuid.uuid4().hex
+    return {
+        "workspace_id": int(r.workspace_id),
+        "endpoint_id": endpoint_id,
+        "target": target,
+        "url": url,
+        "message_id": int(r.message_id),
+        "event": kind,
+        "event_at": r.at,
+        "event_id": event_id,
+        "payload": _payload(r, kind, event, event_id),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _insert(conn: sa.Connection, out: list[dict[str, Any]]) -> int:
+    if not out:
+        return 0
+    # RETURNING counts what was new: rows a re-read already queued are skipped by the index.
+    res = conn.execute(_insert_ignore(conn).returning(webhook_deliveries.c.id), out)
+    return len(res.all())
 
 
 def _queue(conn: sa.Connection, last: int, top: int, now: datetime) -> int:
@@ -196,29 +328,8 @@ def _queue(conn: sa.Connection, last: int, top: int, now: datetime) -> int:
             if key in keys:  # one attempt row per part of a submitted message
                 continue
             keys.add(key)
-            event_id = uuid.uuid4().hex
-            out.append(
-                {
-                    "workspace_id": int(r.workspace_id),
-                    "endpoint_id": endpoint_id,
-                    "target": target,
-                    "url": url,
-                    "message_id": int(r.message_id),
-                    "event": kind,
-                    "event_at": r.at,
-                    "event_id": event_id,
-                    "payload": _payload(r, kind, event, event_id),
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-            )
-    if not out:
-        return 0
-    # RETURNING counts what was new: rows a re-read already queued are skipped by the index.
-    res = conn.execute(_insert_ignore(conn).returning(webhook_deliveries.c.id), out)
-    return len(res.all())
+            out.append(_delivery(r, kind, event, target, endpoint_id, url, now))
+    return _insert(conn, out)
 
 
 def _payload(r: Any, kind: str, event: str, event_id: str) -> dict[str, Any]:

@@ -23,12 +23,14 @@ from clarion.webhooks.tables import webhook_deliveries, webhook_endpoints, webho
 
 #: Status events of a message; campaign messages use the ``campaign_message.`` prefix.
 EVENTS = (
+    "queued",
     "submitted",
     "delivered",
     "failed",
     "expired",
     "retrying",
     "uncertain",
+    "cancelled",
 )
 EVENT_TYPES = tuple(f"{p}.{e}" for p in ("message", "campaign_message") for e in EVENTS)
 DELIVERY_STATUSES = ("pending", "sending", "delivered", "dead")
