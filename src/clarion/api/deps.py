@@ -39,7 +39,11 @@ ConnDep = Annotated[sa.Connection, Depends(get_conn, scope="function")]
 
 def current_actor(request: Request, engine: EngineDep) -> Actor:
     """Return the actor of the request's ``Authorization: Bearer`` API key."""
-    header = request.headers.get("authorization", "")
+    return actor_for(engine, request.headers.get("authorization", ""))
+
+
+def actor_for(engine: Engine, header: str) -> Actor:
+    """Return the actor of an ``Authorization`` header's API key, or raise AuthError."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("send an API key as 'Authorization: Bearer <key>'", field="authorization")

@@ -15,8 +15,8 @@ How a change reaches a cache:
 
 Per-contact facts (consent, suppression, send counts) are never cached: they are read fresh
 by the one query of :func:`clarion.compliance.engine.evaluate_one`, so a STOP applies to the
-very next send. Entries are keyed by the database URL as well, so two databases in one
-process (the tests) never see each other's rows.
+very next send. Entries are keyed by the engine as well, so two databases in one process
+(the tests) never see each other's rows.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class TTLCache(Generic[T]):
 
     def get(self, bind: sa.Connection | sa.Engine, key: Hashable, load: Callable[[], T]) -> T:
         """Return the cached value of ``key`` in ``bind``'s database, loading it when stale."""
-        full = (bind.engine.url, key)
+        full = (bind.engine, key)  # the engine object: hashed by identity, one per database
         now = time.monotonic()
         hit = self._data.get(full)
         if hit is not None and hit[1] > now:

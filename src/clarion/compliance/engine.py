@@ -349,10 +349,14 @@ def _decide(
     return d
 
 
-def _one_query(channel: str) -> sa.Select[Any]:
-    """Return the one statement that reads what a single decision needs about a contact: its
-    address and zone columns, its consent state for (channel, purpose) with the ledger source
-    of an opt-out, and the reason of a live suppression of its address."""
+#: Columns :func:`recipient_inputs` adds to the contact's own.
+INPUT_COLUMNS = ("consent_status", "soft_opt_in", "opt_out_source", "suppression")
+
+
+def _one_query(channel: str, by: str) -> sa.Select[Any]:
+    """Return the one statement that reads what a single decision needs about a contact: the
+    contact's row, its consent state for (channel, purpose) with the ledger source of an
+    opt-out, and the reason of a live suppression of its address."""
     c, cs, sup = contacts, consent_state, compliance_suppressions
     address = c.c.email if channel == "email" else c.c.phone
     suppression = (
@@ -360,7 +364,7 @@ def _one_query(channel: str) -> sa.Select[Any]:
         .where(
             sup.c.workspace_id == sa.bindparam("ws"),
             sup.c.value == address,
-            sup.c.channel.in_(["*", channel]),
+            sa.or_(sup.c.channel == "*", sup.c.channel == channel),
             sa.or_(sup.c.expires_at.is_(None), sup.c.expires_at > sa.bindparam("at")),
         )
         .order_by(sup.c.id)
@@ -369,13 +373,7 @@ def _one_query(channel: str) -> sa.Select[Any]:
     )
     return (
         sa.select(
-            c.c.id,
-            c.c.phone,
-            c.c.email,
-            c.c.phone_region,
-            c.c.phone_timezone,
-            c.c.country,
-            c.c.timezone,
+            c,
             cs.c.status.label("consent_status"),
             cs.c.soft_opt_in,
             consent_ledger.c.source.label("opt_out_source"),
@@ -393,12 +391,86 @@ def _one_query(channel: str) -> sa.Select[Any]:
             consent_ledger,
             sa.and_(consent_ledger.c.id == cs.c.ledger_id, cs.c.status == "opted_out"),
         )
-        .where(c.c.workspace_id == sa.bindparam("ws"), c.c.id == sa.bindparam("cid"))
+        .where(c.c.workspace_id == sa.bindparam("ws"), c.c[by] == sa.bindparam("value"))
+        .limit(1)
     )
 
 
-# Built once per channel: building the statement costs more than running it on the send path.
-_ONE = {channel: _one_query(channel) for channel in CHANNELS}
+# Built once: building the statement costs more than running it on the send path.
+_ONE = {(ch, by): _one_query(ch, by) for ch in CHANNELS for by in ("id", "phone", "email")}
+
+
+def recipient_inputs(
+    conn: sa.Connection,
+    workspace_id: int,
+    channel: str,
+    purpose: str,
+    at: datetime,
+    *,
+    by: str = "id",
+    value: Any,
+) -> sa.RowMapping | None:
+    """Return the contact whose ``by`` (id, phone or email) is ``value``, with what a decision
+    about it needs (``INPUT_COLUMNS``), in one query; None if the workspace has no such one.
+
+    The send API reads its recipient through this, so the contact it renders for and the
+    inputs of :func:`decide_one` cost one statement together.
+    """
+    params = {"ws": workspace_id, "value": value, "purpose": purpose, "at": at}
+    return conn.execute(_ONE[(channel, by)], params).mappings().first()
+
+
+def decide_one(
+    conn: sa.Connection,
+    workspace_id: int,
+    row: Mapping[str, Any] | sa.RowMapping,
+    message: str | Message,
+    purpose: str,
+    channel: str,
+    at: datetime,
+    *,
+    history: SendHistory | None = None,
+    caps: Sequence[Cap] = (),
+) -> Decision:
+    """Return the Decision for the contact of a :func:`recipient_inputs` row.
+
+    The rules applied are the batch path's own (``_decide``, ``_apply_history``,
+    ``_apply_quiet_hours``); the workspace's settings come from
+    :func:`clarion.compliance.settings.workspace_rules` (cached, see
+    :mod:`clarion.compliance.cache`). Marketing also counts past sends for the frequency caps
+    (one query per cap window, through ``history``).
+    """
+    _check(purpose, channel, at)
+    msg = message if isinstance(message, Message) else Message(message)
+    ws = workspace_rules(conn, workspace_id)
+    if ws is None:
+        raise ValidationFailed("unknown workspace", field="workspace_id", value=workspace_id)
+    rules = _Rules(ws.overrides, ws.terms, msg, purpose, channel, extra_caps=tuple(caps))
+    consent: tuple[str, bool] | None = None
+    if row["consent_status"] is not None:
+        status = str(row["consent_status"])
+        if status == "opted_out" and row["opt_out_source"] in SELF_OPT_OUT_SOURCES:
+            status = SELF_OPTED_OUT
+        consent = (status, bool(row["soft_opt_in"]))
+    addr = row["email"] if channel == "email" else row["phone"]
+    code = jurisdictions_for([(row["phone"], row["phone_region"] or row["country"])])[0]
+    fields = _ZoneFields(row["timezone"], row["phone_timezone"], row["phone"])
+    d = _decide(
+        int(row["id"]), fields, code, ws.timezone, addr, row["suppression"], consent, rules, at
+    )
+    if purpose == "marketing":
+        out = {d.contact_id: d}
+        hist = history or SendLogHistory()
+        _apply_history(conn, workspace_id, out, rules, hist, channel, purpose, at)
+        _apply_quiet_hours(out, rules)
+    return d
+
+
+@dataclass(frozen=True, slots=True)
+class _ZoneFields:
+    timezone: str | None
+    phone_timezone: str | None
+    phone: str | None
 
 
 def evaluate_one(
@@ -416,40 +488,19 @@ def evaluate_one(
     """Return the Decision for one contact, as :func:`evaluate` would, in one query.
 
     The send API decides for one recipient at a time; the batch engine would spend six
-    queries on it. Here the contact, its consent and its suppression come from one statement
-    and the workspace's settings from :func:`clarion.compliance.settings.workspace_rules`
-    (cached, see :mod:`clarion.compliance.cache`); the rules applied are the batch path's own
-    (``_decide``, ``_apply_history``, ``_apply_quiet_hours``). Marketing also counts past
-    sends for the frequency caps (one query per cap window, through ``history``).
+    queries on it (it is built for chunks of thousands).
     """
     _check(purpose, channel, at)
-    msg = message if isinstance(message, Message) else Message(message)
-    ws = workspace_rules(conn, workspace_id)
-    if ws is None:
+    if workspace_rules(conn, workspace_id) is None:
         raise ValidationFailed("unknown workspace", field="workspace_id", value=workspace_id)
-    params = {"ws": workspace_id, "cid": int(contact_id), "purpose": purpose, "at": at}
-    row = conn.execute(_ONE[channel], params).first()
+    row = recipient_inputs(conn, workspace_id, channel, purpose, at, value=int(contact_id))
     if row is None:
         d = Decision(int(contact_id), True, at)
         d.block("unknown_contact", "engine", "no such contact in this workspace")
         return d
-    rules = _Rules(ws.overrides, ws.terms, msg, purpose, channel, extra_caps=tuple(caps))
-    consent: tuple[str, bool] | None = None
-    if row.consent_status is not None:
-        status = str(row.consent_status)
-        if status == "opted_out" and row.opt_out_source in SELF_OPT_OUT_SOURCES:
-            status = SELF_OPTED_OUT
-        consent = (status, bool(row.soft_opt_in))
-    addr = row.email if channel == "email" else row.phone
-    code = jurisdictions_for([(row.phone, row.phone_region or row.country)])[0]
-    d = _decide(int(row.id), row, code, ws.timezone, addr, row.suppression, consent, rules, at)
-    if purpose == "marketing":
-        out = {d.contact_id: d}
-        _apply_history(
-            conn, workspace_id, out, rules, history or SendLogHistory(), channel, purpose, at
-        )
-        _apply_quiet_hours(out, rules)
-    return d
+    return decide_one(
+        conn, workspace_id, row, message, purpose, channel, at, history=history, caps=caps
+    )
 
 
 def _apply_history(

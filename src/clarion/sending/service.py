@@ -30,12 +30,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from clarion.audit.service import Actor
 from clarion.compliance import Message
 from clarion.compliance.cache import TTLCache
-from clarion.compliance.engine import evaluate_one
+from clarion.compliance.engine import INPUT_COLUMNS, decide_one, recipient_inputs
 from clarion.compliance.explain import check_text
 from clarion.compliance.settings import workspace_rules
 from clarion.compliance.suppression import suppressed
 from clarion.contacts.phones import PhoneError, parse_phone
-from clarion.contacts.tables import contact_tags, contacts
+from clarion.contacts.tables import contact_tags
 from clarion.db.types import utcnow
 from clarion.delivery.fallback import attach, parse_policy
 from clarion.delivery.routes import Route, load_routes, pick_route
@@ -168,8 +168,11 @@ def _enqueue(
         exc.fields.setdefault("field", "text")
         raise
     uses_tags = "tags" in (_source_of(template) or "") or bool(getattr(template, "variants", None))
-    contact, destination = _recipient(conn, ws, req, region, tags=uses_tags)
     purpose = req.purpose or ("transactional" if req.kind == "transactional" else "marketing")
+    send_at = req.send_at or now
+    # One statement reads the contact and what compliance needs about it (consent, suppression).
+    inputs, destination = _recipient(conn, ws, req, region, purpose, send_at, tags=uses_tags)
+    contact = _contact_of(inputs)
     context = contact_context(
         contact or {"phone": destination if req.channel == "sms" else None, "email": None},
         extra=dict(req.variables),
@@ -183,8 +186,7 @@ def _enqueue(
         raise
     if not body.strip():
         raise ValidationFailed("the message renders to an empty text", field="text", value=body)
-    send_at = req.send_at or now
-    send_at = _compliance(conn, ws, req, purpose, contact, destination, body, template, send_at)
+    send_at = _compliance(conn, ws, req, purpose, inputs, destination, body, template, send_at)
     encoding, parts = _parts(req.channel, body)
     country = (contact or {}).get("phone_region") or (contact or {}).get("country")
     carrier = (contact or {}).get("phone_carrier")
@@ -344,15 +346,6 @@ _INSERT_ONCE = {
     .returning(messages.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_CONTACT_BY_ID = sa.select(contacts).where(
-    contacts.c.workspace_id == sa.bindparam("ws"), contacts.c.id == sa.bindparam("value")
-)
-_CONTACT_BY = {
-    name: sa.select(contacts)
-    .where(contacts.c.workspace_id == sa.bindparam("ws"), contacts.c[name] == sa.bindparam("value"))
-    .limit(1)
-    for name in ("phone", "email")
-}
 _TAGS = sa.select(contact_tags.c.tag).where(contact_tags.c.contact_id == sa.bindparam("cid"))
 
 
@@ -397,15 +390,30 @@ def _routes(conn: sa.Connection, ws: int, channel: str) -> list[Route]:
 
 
 def _contact_row(
-    conn: sa.Connection, stmt: sa.Select[Any], ws: int, value: Any, *, tags: bool
+    conn: sa.Connection,
+    ws: int,
+    req: SendRequest,
+    purpose: str,
+    at: datetime,
+    by: str,
+    value: Any,
+    *,
+    tags: bool,
 ) -> dict[str, Any] | None:
-    row = conn.execute(stmt, {"ws": ws, "value": value}).mappings().first()
+    row = recipient_inputs(conn, ws, req.channel, purpose, at, by=by, value=value)
     if row is None:
         return None
     out = dict(row)
     # Tags cost a query; read them only when the text can use them.
     out["tags"] = sorted(conn.execute(_TAGS, {"cid": out["id"]}).scalars()) if tags else []
     return out
+
+
+def _contact_of(inputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Return the contact alone (what templates see), without the compliance inputs."""
+    if inputs is None:
+        return None
+    return {k: v for k, v in inputs.items() if k not in INPUT_COLUMNS}
 
 
 def _address(req: SendRequest, raw: str, region: str | None) -> str:
@@ -424,11 +432,19 @@ def _address(req: SendRequest, raw: str, region: str | None) -> str:
 
 
 def _recipient(
-    conn: sa.Connection, ws: int, req: SendRequest, region: str | None, *, tags: bool
+    conn: sa.Connection,
+    ws: int,
+    req: SendRequest,
+    region: str | None,
+    purpose: str,
+    at: datetime,
+    *,
+    tags: bool,
 ) -> tuple[dict[str, Any] | None, str]:
-    """Return the contact (None for an address no contact has) and the destination."""
+    """Return the contact with its compliance inputs (None for an address no contact has)
+    and the destination."""
     if req.contact_id is not None:
-        contact = _contact_row(conn, _CONTACT_BY_ID, ws, req.contact_id, tags=tags)
+        contact = _contact_row(conn, ws, req, purpose, at, "id", req.contact_id, tags=tags)
         if contact is None:
             raise NotFound(f"no contact {req.contact_id}", field="contact_id", value=req.contact_id)
         address = contact["email" if req.channel == "email" else "phone"]
@@ -441,8 +457,8 @@ def _recipient(
         return contact, str(address)
     assert req.to is not None
     destination = _address(req, req.to, region)
-    by = _CONTACT_BY["email" if req.channel == "email" else "phone"]
-    return _contact_row(conn, by, ws, destination, tags=tags), destination
+    by = "email" if req.channel == "email" else "phone"
+    return _contact_row(conn, ws, req, purpose, at, by, destination, tags=tags), destination
 
 
 @lru_cache(maxsize=512)
@@ -500,7 +516,7 @@ def _compliance(
     values = tuple(str(v) for v in req.variables.values() if isinstance(v, str | int | float))
     msg = Message(body, template_source=_source_of(template), variable_values=values)
     if contact is not None:
-        decision = evaluate_one(conn, ws, int(contact["id"]), msg, purpose, req.channel, at)
+        decision = decide_one(conn, ws, contact, msg, purpose, req.channel, at)
         if not decision.allowed:
             _refuse(decision.reasons, destination, contact_id=int(contact["id"]))
         return decision.send_at

@@ -17,15 +17,19 @@ from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
+from anyio.to_thread import run_sync
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clarion.api.deps import EngineDep, require
+from clarion.api.deps import EngineDep, actor_for, require
 from clarion.audit.service import Actor
 from clarion.db.engine import read_only
+from clarion.errors import ClarionError
 from clarion.sending import service
-from clarion.sending.service import SendRequest
+from clarion.sending.service import Enqueued, SendRequest
+from clarion.workspaces.service import require_scope
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 Sender = Annotated[Actor, Depends(require("messages:send"))]
@@ -104,6 +108,11 @@ def _source(actor: Actor) -> str:
     return f"api:{actor.label}"[:100]
 
 
+def _send(engine: Engine, actor: Actor, req: SendRequest) -> Enqueued:
+    with _transaction(engine) as conn:
+        return service.enqueue(conn, actor, req)
+
+
 @router.post("", status_code=201, response_model=None)
 def send_route(
     body: MessageBody,
@@ -116,9 +125,7 @@ def send_route(
     The answer is the service's dict serialised by orjson as is: it is plain JSON values
     already, and validating it again through a response model cost more than the insert.
     """
-    req = body.to_request(idempotency_key, _source(actor))
-    with _transaction(engine) as conn:
-        out = service.enqueue(conn, actor, req)
+    out = _send(engine, actor, body.to_request(idempotency_key, _source(actor)))
     return Response(
         orjson.dumps(out.message),
         status_code=201 if out.created else 200,
@@ -157,3 +164,107 @@ def list_route(
             conn, actor.workspace_id, status=status, before_id=before_id, limit=limit
         )
     return {"messages": items, "next_before_id": items[-1]["id"] if items else None}
+
+
+class SendFastPath:
+    """ASGI middleware serving ``POST /v1/messages`` without FastAPI's router and dependencies.
+
+    The route above costs about 2.5 ms of CPU in the framework (matching, dependency solving,
+    body parsing into a dict and then a model) for 2 ms of actual sending; at 500 sends/s on
+    two cores that is the difference between meeting the budget and not. This path does only
+    the happy path with the route's own pieces (``MessageBody``, ``actor_for``,
+    ``require_scope``, ``service.enqueue``, the ClarionError body). Anything else (no or bad
+    key, missing scope, a body that does not validate, a non-JSON content type) is handed to
+    the FastAPI route with the body already read, so every error answer is the route's own.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/v1/messages"
+            and 0 < _content_length(scope) <= MAX_FAST_BODY
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        answer = await self._answer(scope, body)
+        if answer is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        status, payload = answer
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _answer(self, scope: Scope, body: bytes) -> tuple[int, bytes] | None:
+        headers = dict(scope["headers"])
+        ctype = headers.get(b"content-type", b"application/json").split(b";")[0].strip()
+        key = headers.get(b"idempotency-key")
+        if ctype != b"application/json" or (key is not None and len(key) > 200):
+            return None
+        engine: Engine = scope["app"].state.engine
+        try:
+            actor = actor_for(engine, headers.get(b"authorization", b"").decode("latin-1"))
+            require_scope(actor, "messages:send")
+            parsed = MessageBody.model_validate_json(body)
+        except (ClarionError, ValidationError, UnicodeDecodeError):
+            return None
+        req = parsed.to_request(None if key is None else key.decode("latin-1"), _source(actor))
+        try:
+            out = await run_sync(_send, engine, actor, req)
+        except ClarionError as exc:
+            return exc.http_status, orjson.dumps(exc.to_dict(), default=str)
+        return 201 if out.created else 200, orjson.dumps(out.message)
+
+
+#: Larger bodies (and bodies without a Content-Length) go through the route and its limits.
+MAX_FAST_BODY = 256 * 1024
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            break
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Return a receive() that yields ``body`` once, then what the client sends next."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
+
+
+#: ASGI middleware the app factory installs for this module.
+middleware = [SendFastPath]
