@@ -284,3 +284,36 @@ def test_a_cancellation_in_the_attempt_log_is_a_cancelled_event(
     assert sender.send_due(engine, "w1") == {"delivered": 2, "failed": 0}
     assert receiver.events("/hooks") == ["message.cancelled"]
     assert receiver.events("/cb") == ["message.cancelled"]
+
+
+def test_a_campaign_queues_one_event_per_planned_recipient_and_none_for_its_holdout(
+    engine: Engine, actor: Actor, receiver: Any, make: Any
+) -> None:
+    from clarion.campaigns.planner import plan_campaign
+
+    # given endpoints for queued campaign messages and for queued send-API messages
+    make.contacts([f"+1202555{i:04d}" for i in range(40)])
+    make.route("main")
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url + "/campaign", ["campaign_message.queued"])
+        create_endpoint(conn, actor, receiver.url + "/api", ["message.queued"])
+    # when a campaign with a holdout group is planned and the collector runs
+    cid = make.campaign(holdout_pct=25)
+    report = plan_campaign(engine, actor, cid)
+    assert report.holdout > 0 and report.planned > 0
+    queued = collect(engine)
+    # then each planned (not held out) message has one campaign_message.queued delivery
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.select(webhook_deliveries.c.message_id, webhook_deliveries.c.event)
+        ).all()
+        planned = set(
+            conn.execute(
+                sa.select(messages.c.id).where(
+                    messages.c.campaign_id == cid, messages.c.holdout.is_(False)
+                )
+            ).scalars()
+        )
+    assert queued == report.planned == len(planned)
+    assert {e for _, e in got} == {"campaign_message.queued"}
+    assert {m for m, _ in got} == planned
