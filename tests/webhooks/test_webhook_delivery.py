@@ -235,22 +235,42 @@ def test_queued_is_an_event_of_its_own_for_the_endpoints_that_want_it(
 
 
 def test_nobody_wanting_queued_moves_the_cursor_without_reading_messages(
-    engine: Engine, actor: Actor, make: Any
+    engine: Engine, actor: Actor, make: Any, receiver: Any
 ) -> None:
+    def cursor() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(webhook_cursor.c.last_id).where(
+                        webhook_cursor.c.name == QUEUED_CURSOR
+                    )
+                ).scalar_one()
+            )
+
+    def send(to: str) -> int:
+        with engine.begin() as conn:
+            return int(send_message(conn, actor, SendRequest(to=to, text="Hi"))["id"])
+
     # given messages and no endpoint at all
     make.route("sim")
-    with engine.begin() as conn:
-        for i in range(3):
-            send_message(conn, actor, SendRequest(to=f"+1202555016{i}", text="Hi"))
-        newest = conn.execute(sa.select(sa.func.max(messages.c.id))).scalar_one()
-    # when the collector runs
+    newest = [send(f"+1202555016{i}") for i in range(3)][-1]
+    # when the collector runs, then the messages cursor jumps to the newest message
     assert collect(engine) == 0
-    # then the messages cursor is at the newest message
+    assert cursor() == newest
+    # and a message right after it does not make the next pass write (jumps are spaced out)
+    send("+12025550163")
+    assert collect(engine) == 0
+    assert cursor() == newest
+    # when an endpoint for queued is made and another message is sent
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url, ["message.queued"])
+    last = send("+12025550164")
+    # then the collector walks on from the cursor and queues the new message's event only
+    assert collect(engine) == 1
+    assert cursor() == last
     with engine.connect() as conn:
-        at = conn.execute(
-            sa.select(webhook_cursor.c.last_id).where(webhook_cursor.c.name == QUEUED_CURSOR)
-        ).scalar_one()
-    assert at == newest
+        (mid,) = conn.execute(sa.select(webhook_deliveries.c.message_id)).scalars()
+    assert mid == last
 
 
 def test_a_cancellation_in_the_attempt_log_is_a_cancelled_event(

@@ -37,6 +37,9 @@ from clarion.webhooks.tables import webhook_cursor, webhook_deliveries, webhook_
 
 CURSOR = "message_attempts"
 QUEUED_CURSOR = "messages_queued"
+#: With no endpoint for ``queued``, the messages cursor jumps to the newest message at most this
+#: often (each jump is a write: on SQLite it takes the write lock).
+IDLE_JUMP_S = 10.0
 BATCH = 20_000
 GAP_GRACE_S = 30.0
 _FAILED = {
@@ -160,20 +163,34 @@ def _collect_attempts(engine: Engine, batch: int, now: datetime) -> int:
         return queued
 
 
+def _queued_listeners(conn: sa.Connection) -> list[Any]:
+    """Return the active endpoints that take a ``queued`` event of some kind."""
+    return [
+        e
+        for e in conn.execute(
+            sa.select(webhook_endpoints).where(webhook_endpoints.c.active.is_(True))
+        ).all()
+        if _wants(e.events, "queued", campaigns=False) or _wants(e.events, "queued", campaigns=True)
+    ]
+
+
 def _collect_queued(engine: Engine, batch: int, now: datetime) -> int:
     """Queue ``*.queued`` deliveries for messages inserted past the ``messages`` cursor."""
-    if not _behind(engine, messages.c.id, QUEUED_CURSOR):
+    with read_only(engine) as conn:  # look first, as for the attempt log
+        newest = conn.execute(sa.select(sa.func.max(messages.c.id))).scalar()
+        cursor = conn.execute(
+            sa.select(webhook_cursor.c.last_id, webhook_cursor.c.updated_at).where(
+                webhook_cursor.c.name == QUEUED_CURSOR
+            )
+        ).first()
+        idle = not _queued_listeners(conn)
+    if newest is None or (cursor is not None and int(newest) <= int(cursor.last_id)):
         return 0
+    if idle and cursor is not None and cursor.updated_at > now - timedelta(seconds=IDLE_JUMP_S):
+        return 0  # nobody listens: jump ahead now and then, not on every pass of a campaign
     with engine.begin() as conn:
         last = _lock_cursor(conn, now, QUEUED_CURSOR)
-        endpoints = [
-            e
-            for e in conn.execute(
-                sa.select(webhook_endpoints).where(webhook_endpoints.c.active.is_(True))
-            ).all()
-            if _wants(e.events, "queued", campaigns=False)
-            or _wants(e.events, "queued", campaigns=True)
-        ]
+        endpoints = _queued_listeners(conn)
         if not endpoints:
             # Nobody listens: jump to the newest message rather than walk a campaign's million.
             top = conn.execute(sa.select(sa.func.max(messages.c.id))).scalar()
@@ -203,8 +220,13 @@ def _queue_new(
     for e in endpoints:
         by_ws.setdefault(int(e.workspace_id), []).append(e)
     m = messages
-    # A holdout row is a campaign's control group: written, never queued.
-    interest = sa.and_(in_values(conn, m.c.workspace_id, sorted(by_ws)), m.c.holdout.is_(False))
+    # A holdout row is a campaign's control group: written, never queued. A row older than
+    # every endpoint is nobody's event (after a jump an endpoint may face a long backlog).
+    interest = sa.and_(
+        in_values(conn, m.c.workspace_id, sorted(by_ws)),
+        m.c.holdout.is_(False),
+        m.c.queued_at >= min(e.created_at for e in endpoints),
+    )
     if not any(_wants(e.events, "queued", campaigns=True) for e in endpoints):
         interest = sa.and_(interest, m.c.campaign_id.is_(None))
     rows = conn.execute(
