@@ -446,6 +446,8 @@ def decide_one(
     if ws is None:
         raise ValidationFailed("unknown workspace", field="workspace_id", value=workspace_id)
     rules = _Rules(ws.overrides, ws.terms, msg, purpose, channel, extra_caps=tuple(caps))
+    if not caps:  # resolved policies are shared by every send under the same settings
+        rules.policies = ws.policies
     consent: tuple[str, bool] | None = None
     if row["consent_status"] is not None:
         status = str(row["consent_status"])

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from clarion.audit.service import Actor, record
 from clarion.compliance.cache import TTLCache
-from clarion.compliance.policies import jurisdiction_codes, validate_settings
+from clarion.compliance.policies import Policy, jurisdiction_codes, validate_settings
 from clarion.compliance.screening import ACTIONS, Term
 from clarion.compliance.tables import compliance_policy_overrides, compliance_terms
 from clarion.db.types import utcnow
@@ -149,6 +149,9 @@ class WorkspaceRules:
     default_region: str | None
     overrides: dict[str, dict[str, Any]]
     terms: dict[str, tuple[Term, ...]]
+    #: Policies resolved from ``overrides`` by jurisdiction, filled as sends need them: they
+    #: live exactly as long as the settings they were resolved from.
+    policies: dict[str, Policy] = field(default_factory=dict)
 
 
 _RULES: TTLCache[WorkspaceRules | None] = TTLCache(
