@@ -339,3 +339,46 @@ def test_a_failure_midway_keeps_the_chunks_already_written(
         assert conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() == 4
         job = conn.execute(sa.select(import_jobs)).one()
     assert job.status == "failed" and "disk full" in job.report["error"]
+
+
+def test_chunks_share_a_transaction_up_to_commit_rows(
+    engine: Engine, actor: Actor, write_csv: Callable[..., Path]
+) -> None:
+    from functools import partial
+
+    from clarion.imports.contacts import ContactsConfig, clean_contacts, sink_contacts
+
+    # given ten rows read in chunks of two, committed every four rows, and a sink that fails
+    # on the fourth chunk
+    path = write_csv([["email"], *[[f"u{i}@example.com"] for i in range(10)]])
+    calls = 0
+
+    def failing_sink(conn: sa.Connection, actor: Actor, accepted: list[object]) -> Counter[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise RuntimeError("disk full")
+        return sink_contacts(conn, actor, accepted, source="test")  # type: ignore[arg-type]
+
+    clean: Callable[[Sequence[Row]], Cleaned] = partial(
+        clean_contacts, config=ContactsConfig((), "US")
+    )
+    # when the import runs
+    with pytest.raises(RuntimeError):
+        run_import(
+            engine,
+            actor,
+            path,
+            kind="contacts",
+            clean=clean,
+            sink=failing_sink,
+            chunk_rows=2,
+            commit_rows=4,
+        )
+    # then the first two chunks are kept, the third (written in the failed transaction) is not,
+    # and the job's report counts only what was kept
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() == 4
+        job = conn.execute(sa.select(import_jobs)).one()
+    assert job.status == "failed"
+    assert job.report["rows"] == 4 and job.report["outcomes"] == {"created": 4}

@@ -353,6 +353,10 @@ def _consent_items_of(row: tuple[Any, ...]) -> tuple[ConsentItem, ...]:
 
 
 CODEC = Codec(pack_cleaned, unpack_cleaned)
+#: Rows per transaction. Each commit writes every index page the chunk touched (phone and
+#: email keys land all over their indexes) to SQLite's WAL; 50,000 rather than 10,000 rows
+#: per commit wrote 2.9 times fewer blocks and took 18% less CPU (300,000 inserts measured).
+COMMIT_ROWS = 50_000
 
 
 def sink_contacts(
@@ -415,4 +419,5 @@ def import_contacts(
         workers=workers,
         chunk_rows=chunk_rows or CHUNK_ROWS,
         codec=CODEC,
+        commit_rows=COMMIT_ROWS,
     )

@@ -264,8 +264,12 @@ def run_import(
     chunk_rows: int = CHUNK_ROWS,
     group_by: GroupBy | None = None,
     codec: Codec | None = None,
+    commit_rows: int = 0,
 ) -> ImportReport:
-    """Import ``path`` chunk by chunk through ``clean`` and ``sink``; record the report."""
+    """Import ``path`` chunk by chunk through ``clean`` and ``sink``; record the report.
+
+    Chunks are written in one transaction per ``commit_rows`` rows (0: one per chunk).
+    """
     started = time.perf_counter()
     source = Source(path, fmt, encoding)
     n_workers = _auto_workers(source.size) if workers is None else workers
@@ -301,19 +305,34 @@ def run_import(
             work, task = source.csv_blocks(chunk_rows), _clean_block
         else:
             work, task = _chunks(source.rows(), chunk_rows, group_by), _clean_rows
+        chunks = _cleaned_chunks(work, task, clean, n_workers, codec)
+        more = True
         with _fewer_collections():
-            for n_rows, cleaned in _cleaned_chunks(work, task, clean, n_workers, codec):
+            while more:
+                # One transaction per ``commit_rows`` rows (at least one chunk): outcomes count
+                # once it is committed.
+                held: Counter[str] = Counter()
+                held_rows = 0
                 with engine.begin() as conn:
-                    outcome = sink(conn, actor, cleaned.accepted)
-                counts, refused = outcome if isinstance(outcome, tuple) else (outcome, [])
-                report.outcomes.update(counts)
-                report.rows += n_rows
-                refused = cleaned.rejects + refused
-                rejects.write(refused)
-                report.rejected += len({r.index for r in refused})
-                report.reasons.update(f"{r.field}:{r.reason.split(':')[0]}" for r in refused)
-                if bar is not None:
-                    bar.advance(report.rows)
+                    for n_rows, cleaned in chunks:
+                        outcome = sink(conn, actor, cleaned.accepted)
+                        counts, refused = outcome if isinstance(outcome, tuple) else (outcome, [])
+                        held.update(counts)
+                        held_rows += n_rows
+                        refused = cleaned.rejects + refused
+                        rejects.write(refused)
+                        report.rejected += len({r.index for r in refused})
+                        report.reasons.update(
+                            f"{r.field}:{r.reason.split(':')[0]}" for r in refused
+                        )
+                        if bar is not None:
+                            bar.advance(report.rows + held_rows)
+                        if held_rows >= commit_rows:
+                            break
+                    else:
+                        more = False
+                report.outcomes.update(held)
+                report.rows += held_rows
     except BaseException as exc:
         report.rejects_path = rejects.close()
         _finish(engine, actor, report, started, status="failed", error=repr(exc))
