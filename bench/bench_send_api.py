@@ -4,9 +4,8 @@ A real server (``clarion serve --no-worker``: one process, the same uvicorn conf
 production, on a pre-bound loopback socket passed with ``--fd``) receives ``POST /v1/messages``
 at a fixed rate (``--rate``, default 500 requests/s) from an asyncio load generator speaking
 HTTP/1.1 on keep-alive connections. The load is open-loop: request i is due at t0 + i/rate
-whether or
-not earlier ones have answered, and its latency is counted from that due time, so a stalled
-server shows up in the figures instead of slowing the generator down (no coordinated
+whether or not earlier ones have answered, and its latency is counted from that due time, so a
+stalled server shows up in the figures instead of slowing the generator down (no coordinated
 omission). Every request is an order confirmation: a saved template rendered for a contact
 (``contact_id``) with order variables, transactional, with an Idempotency-Key; a 201 means the
 message went through validation, compliance, rendering and routing and is committed in the

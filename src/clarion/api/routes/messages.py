@@ -9,15 +9,16 @@ answers 201. A refused send (consent, suppression, screening, no route) answers 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
-from anyio.to_thread import run_sync
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
@@ -223,11 +224,17 @@ class SendFastPath:
             return None
         req = parsed.to_request(None if key is None else key.decode("latin-1"), _source(actor))
         try:
-            out = await run_sync(_send, engine, actor, req)
+            loop = asyncio.get_running_loop()
+            out = await loop.run_in_executor(_SENDERS, _send, engine, actor, req)
         except ClarionError as exc:
             return exc.http_status, orjson.dumps(exc.to_dict(), default=str)
         return 201 if out.created else 200, orjson.dumps(out.message)
 
+
+#: Threads the fast path sends on. A plain executor, not anyio's: its capacity limiter and
+#: cancel scopes cost about 0.2 ms of CPU per request. Eight cover PostgreSQL's round trips
+#: (the work itself holds the GIL); SQLite's writes queue on the gate above anyway.
+_SENDERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="clarion-send")
 
 #: Larger bodies (and bodies without a Content-Length) go through the route and its limits.
 MAX_FAST_BODY = 256 * 1024
