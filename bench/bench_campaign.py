@@ -163,7 +163,7 @@ async def dispatch(eng: Engine, ws: int, cid: int, due: int) -> tuple[float, int
     )
     assert smsc.stdout is not None
     port = int(orjson.loads(smsc.stdout.readline())["smpp"].rsplit(":", 1)[1])
-    worker = Worker(eng, workspace_id=ws, batch_size=2000, send_chunk=1000, lease_ttl=30)
+    worker = Worker(eng, workspace_id=ws, batch_size=3000, send_chunk=1000, lease_ttl=30)
     cfg = ConnectorConfig("sim", "127.0.0.1", port, "clarion", "secret", window=256, binds=2)
     worker.add_channel("sim", Connector(cfg, on_report=worker.on_report))
     await worker.start()

@@ -103,7 +103,7 @@ def warm_up(base: str) -> None:
 async def work(eng: Engine, ws: int, stop: asyncio.Event) -> Any:
     from clarion.delivery.worker import run_worker
 
-    return await run_worker(eng, ws, stop, batch_size=2000, send_chunk=1000, lease_ttl=30)
+    return await run_worker(eng, ws, stop, batch_size=2000, send_chunk=500, lease_ttl=30)
 
 
 def pct(values: list[float], p: float) -> float:

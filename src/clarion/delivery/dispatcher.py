@@ -22,7 +22,7 @@ from clarion.campaigns.tables import campaigns
 from clarion.db.sql import in_values
 from clarion.delivery.leases import live_workers
 from clarion.delivery.outcomes import Failure, fail_or_failover
-from clarion.delivery.tables import message_attempts, messages, routes
+from clarion.delivery.tables import OPEN_STATES, message_attempts, messages, routes, status_is
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +69,13 @@ def claim(
     due = (
         sa.select(messages.c.id)
         .where(
-            messages.c.status == "queued",
+            status_is("queued"),
             messages.c.send_at <= now,
             in_values(conn, messages.c.route_id, route_ids),
             # send-API messages (no campaign) go with any claim not limited to some campaigns
             in_campaigns if only is not None else messages.c.campaign_id.is_(None) | in_campaigns,
         )
-        .where(sa.true() if lane is None else messages.c.lane == lane)
+        .where(sa.true() if lane is None else _lane_is(lane))
         .where(sa.true() if workspace_id is None else messages.c.workspace_id == workspace_id)
         # send_at alone: with a tie-breaker PostgreSQL would sort every due row to pick n.
         .order_by(messages.c.send_at)
@@ -142,6 +142,13 @@ def claim(
         ),
         key=lambda c: c.id,
     )
+
+
+def _lane_is(lane: str) -> sa.ColumnElement[bool]:
+    """Return ``lane = '<lane>'`` as a literal, so the lane's partial due index is usable."""
+    if not lane.isidentifier():
+        raise ValueError(f"not a lane: {lane!r}")
+    return messages.c.lane == sa.literal_column(f"'{lane}'")
 
 
 def _route_ids(
@@ -212,6 +219,31 @@ def release(
     return out
 
 
+def unclaim(conn: sa.Connection, claimed: Sequence[Claimed]) -> int:
+    """Return claimed messages that were never handed to a channel to the queue (a worker
+    stopping with a batch it claimed ahead); return how many went back."""
+    out = 0
+    for token in {c.claim_token for c in claimed}:
+        ids = [c.id for c in claimed if c.claim_token == token]
+        res = conn.execute(
+            messages.update()
+            .where(
+                in_values(conn, messages.c.id, ids),
+                messages.c.claim_token == token,
+                status_is("sending"),
+            )
+            .values(
+                status="queued",
+                attempts=messages.c.attempts - 1,
+                worker_id=None,
+                claim_token=None,
+                claimed_at=None,
+            )
+        )
+        out += int(res.rowcount)
+    return out
+
+
 def recall(conn: sa.Connection, campaign_id: int, *, now: datetime) -> dict[str, int]:
     """Cancel every message of the campaign not yet handed to a provider, in one UPDATE.
 
@@ -220,7 +252,7 @@ def recall(conn: sa.Connection, campaign_id: int, *, now: datetime) -> dict[str,
     """
     recalled = conn.execute(
         messages.update()
-        .where(messages.c.campaign_id == campaign_id, messages.c.status == "queued")
+        .where(messages.c.campaign_id == campaign_id, status_is("queued"))
         .values(status="cancelled", cancelled_at=now)
     ).rowcount
     by_status: dict[str, int] = dict(
@@ -244,7 +276,7 @@ def recall(conn: sa.Connection, campaign_id: int, *, now: datetime) -> dict[str,
 def recover_stale(conn: sa.Connection, *, now: datetime) -> int:
     """Mark messages left in ``sending`` by workers whose lease expired as uncertain."""
     stale = sa.and_(
-        messages.c.status == "sending",
+        status_is("sending"),
         sa.or_(
             messages.c.worker_id.is_(None),
             messages.c.worker_id.not_in(live_workers(conn, now=now)),
@@ -327,7 +359,7 @@ def expire_overdue(conn: sa.Connection, *, now: datetime, limit: int = 5000) -> 
             sa.select(messages.c.id)
             .where(
                 messages.c.campaign_id == cid,
-                messages.c.status == "submitted",
+                status_is("submitted"),
                 messages.c.submitted_at < now - timedelta(seconds=int(validity_s)),
             )
             .limit(limit - len(overdue))
@@ -345,7 +377,7 @@ def finished_campaigns(conn: sa.Connection) -> list[tuple[int, int]]:
         sa.select(messages.c.id)
         .where(
             messages.c.campaign_id == campaigns.c.id,
-            messages.c.status.in_(("queued", "sending", "submitted")),
+            status_is(*OPEN_STATES),
         )
         .exists()
     )

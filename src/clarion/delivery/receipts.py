@@ -61,13 +61,48 @@ def apply_receipts(
     Return counts: ``delivered``, ``unmatched``, and what failover did with the failures.
     """
     final = [r for r in receipts if r.final]
+    return _apply(conn, final, _matches(conn, final), now=now)
+
+
+def apply_or_hold(
+    conn: sa.Connection, receipts: Sequence[Receipt], *, now: datetime
+) -> tuple[Counter[str], list[Receipt]]:
+    """Apply final receipts like :func:`apply_receipts`, but return those whose provider id no
+    submitted part carries yet (see :func:`split_known`) instead of counting them unmatched.
+
+    One query matches the batch; only the receipts it did not match are looked up again to
+    tell a receipt that overtook its submit from one that matches nothing.
+    """
+    final = [r for r in receipts if r.final]
+    matched = _matches(conn, final)
+    missed = [r for r in final if r.provider_id not in matched]
+    early: list[Receipt] = []
+    if missed:
+        _known, early = split_known(conn, missed)
+        early_ids = {id(r) for r in early}
+        final = [r for r in final if id(r) not in early_ids]
+    return _apply(conn, final, matched, now=now), early
+
+
+def _matches(conn: sa.Connection, final: Sequence[Receipt]) -> dict[str, tuple[int, int, int]]:
+    """Return provider id -> (attempt, message, open parts) for the receipts' parts."""
+    ids = sorted({r.provider_id for r in final})
+    matched: dict[str, tuple[int, int, int]] = {}
+    for start in range(0, len(ids), 5000):
+        matched.update(_match(conn, ids[start : start + 5000]))
+    return matched
+
+
+def _apply(
+    conn: sa.Connection,
+    final: Sequence[Receipt],
+    matched: dict[str, tuple[int, int, int]],
+    *,
+    now: datetime,
+) -> Counter[str]:
     out: Counter[str] = Counter()
     if not final:
         return out
-    ids = sorted({r.provider_id for r in final})
-    matched: dict[str, tuple[int, int, int]] = {}  # provider id -> (attempt, message, open parts)
-    for start in range(0, len(ids), 5000):
-        matched.update(_match(conn, ids[start : start + 5000]))
     delivered: dict[int, datetime] = {}
     parts_done: dict[int, set[int]] = {}
     open_parts: dict[int, int] = {}

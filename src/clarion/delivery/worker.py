@@ -14,10 +14,11 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,20 +33,65 @@ from clarion.db.engine import read_only
 from clarion.db.types import utcnow
 from clarion.delivery import dispatcher, hooks, leases, metrics
 from clarion.delivery.outcomes import Failure, Submitted, fail_or_failover, record_submitted
-from clarion.delivery.receipts import apply_receipts, split_known
-from clarion.delivery.tables import messages
+from clarion.delivery.receipts import apply_or_hold
+from clarion.delivery.tables import OPEN_STATES, messages, status_is
 from clarion.errors import Conflict
 
 #: The lane :mod:`clarion.sending` puts transactional messages on.
 TRANSACTIONAL_LANE = "transactional"
+#: The lane of everything else (the outbox column's default).
+BULK_LANE = "bulk"
 
 log = logging.getLogger("clarion.worker")
 
 #: How long a receipt that overtook its submit is held, and how often it is tried again.
 EARLY_HOLD_S = 120.0
 EARLY_RETRY_S = 0.2
+#: How long a receipt waits, without a query, for this worker to write its submit; after that
+#: it is looked up in the database (another worker, or an earlier run, may have sent it).
+LOCAL_WAIT_S = 1.0
+#: Past this many provider ids remembered as written, the memory starts over (receipts then
+#: take the database path: slower, never wrong).
+WRITTEN_CAP = 500_000
 
 THROTTLE_CODES = frozenset({"ESME_RTHROTTLED", "ESME_RMSGQFUL"})
+
+
+class _WriteGate:
+    """One write transaction at a time in this process, the transactional lane first.
+
+    SQLite has one writer: the lane's claim and write-back queued on the database lock behind
+    the bulk loop's batch transactions, and SQLite's busy handler polls with growing sleeps, so
+    an order confirmation waited for several of them. Here the lane's writer is let in as soon
+    as the current transaction ends. On PostgreSQL the gate is open (rows are locked, not the
+    database).
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._cond = threading.Condition()
+        self._busy = False
+        self._lane_waiting = 0
+
+    @contextlib.contextmanager
+    def __call__(self, *, lane: bool = False) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        with self._cond:
+            self._lane_waiting += lane
+            try:
+                while self._busy or (not lane and self._lane_waiting):
+                    self._cond.wait()
+            finally:
+                self._lane_waiting -= lane
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
 def new_worker_id() -> str:
@@ -87,12 +133,30 @@ class Worker:
         #: Receipts that arrived before their submit was written, with when they first came.
         self._early: list[tuple[float, Receipt]] = []
         self._early_retry_at = 0.0
+        #: Provider ids of parts this worker wrote as submitted whose receipt has not come yet,
+        #: and receipts waiting for their submit to be written (with when each came): a receipt
+        #: overtakes the write of its chunk about every time, and asking the database each time
+        #: cost a second query per receipt.
+        self._written: set[str] = set()
+        self._unwritten: list[tuple[float, Receipt]] = []
         self._inbound: list[Inbound] = []
         #: When each periodic job (``clarion.delivery.hooks``) last started, monotonic.
         self._job_runs: dict[str, float] = {}
         self._last_housekeeping = 0.0
         #: Per-campaign token buckets for ``throughput_per_s``: (tokens, at).
         self._buckets: dict[int, tuple[float, float]] = {}
+        #: The next batch, claimed while the last chunk of a full batch is on the wire.
+        self._ahead: asyncio.Task[list[dispatcher.Claimed]] | None = None
+        #: The last chunk's write-back, left running into the next step when one was claimed
+        #: ahead, and how many messages it holds.
+        self._writing: asyncio.Task[None] | None = None
+        self._written_size = 0
+        #: How many the last claim asked for: a claim that got as many is "full".
+        self._last_limit = batch_size
+        self._bulk_only = False
+        self._gate = _WriteGate(engine.dialect.name == "sqlite")
+        #: One receipt flush at a time: the send loop and the write-back thread both flush.
+        self._flushing = threading.Lock()
         self.stats: Counter[str] = Counter()
 
     def add_channel(self, connector: str, channel: Channel) -> None:
@@ -121,6 +185,14 @@ class Worker:
                 log.exception("closing connector %s", name)
             metrics.CONNECTOR_UP.labels(name).set(0)
         self.up.clear()
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
+        if self._ahead is not None:  # claimed ahead, never sent: back to the queue
+            ahead, self._ahead = await self._ahead, None
+            if ahead:
+                with self.engine.begin() as conn:
+                    self.stats["unclaimed"] += dispatcher.unclaim(conn, ahead)
         await asyncio.to_thread(self._flush_receipts, force=True)
         with self.engine.begin() as conn:
             leases.release(conn, self.worker_id)
@@ -160,7 +232,7 @@ class Worker:
         claimed = await asyncio.to_thread(self._claim_lane, self.held & self.up)
         if claimed:
             outcomes = await self._send_chunk(claimed)
-            await asyncio.to_thread(self._write_outcomes, outcomes)
+            await asyncio.to_thread(self._write_outcomes, outcomes, lane=True)
         return len(claimed)
 
     def _claim_lane(self, connectors: set[str]) -> list[dispatcher.Claimed]:
@@ -173,15 +245,15 @@ class Worker:
             due = conn.execute(
                 sa.select(messages.c.id)
                 .where(
-                    messages.c.lane == TRANSACTIONAL_LANE,
-                    messages.c.status == "queued",
+                    messages.c.lane == sa.literal_column(f"'{TRANSACTIONAL_LANE}'"),
+                    status_is("queued"),
                     messages.c.send_at <= now,
                 )
                 .limit(1)
             ).first()
         if due is None:
             return []
-        with self.engine.begin() as conn:
+        with self._gate(lane=True), self.engine.begin() as conn:
             return dispatcher.claim(
                 conn,
                 self.worker_id,
@@ -233,38 +305,78 @@ class Worker:
         await asyncio.to_thread(self._flush_receipts)
         first = await self.lane_step() if lane else 0
         usable = self.held & self.up
-        claimed = await asyncio.to_thread(self._claim, usable)
-        writing: asyncio.Task[None] | None = None
+        # With the lane's own task running, the bulk loop leaves its messages alone: claimed
+        # into a batch of thousands they would wait behind a whole chunk on the wire.
+        self._bulk_only = not lane
+        if self._ahead is not None:
+            claimed, self._ahead = await self._ahead, None
+        else:
+            self._last_limit = self.batch_size
+            claimed = await asyncio.to_thread(self._claim, usable, self.batch_size)
+        writing, self._writing = self._writing, None
         for start in range(0, len(claimed), self.send_chunk):
-            outcomes = await self._send_chunk(claimed[start : start + self.send_chunk])
-            # Write this chunk's outcomes while the next chunk is on the wire.
+            chunk = claimed[start : start + self.send_chunk]
+            if start + self.send_chunk >= len(claimed) and len(claimed) >= self._last_limit:
+                self._claim_ahead(usable, len(chunk), writing)
+            outcomes = await self._send_chunk(chunk)
+            # Write this chunk's outcomes, then apply the receipts that came meanwhile, while
+            # the next chunk is on the wire.
             if writing is not None:
                 await writing
-            writing = asyncio.create_task(asyncio.to_thread(self._write_outcomes, outcomes))
+            writing = asyncio.create_task(asyncio.to_thread(self._write_and_flush, outcomes))
+            self._written_size = len(outcomes)
+        if self._ahead is not None:
+            self._writing = writing  # the next step's first chunk goes out while it is written
+            return first + len(claimed)
         if writing is not None:
             await writing
         await asyncio.to_thread(self._flush_receipts)
         return first + len(claimed)
+
+    def _claim_ahead(
+        self, usable: set[str], sending: int, writing: asyncio.Task[None] | None
+    ) -> None:
+        """Claim the next batch while the last chunk of a full one is on the wire, so the
+        database works while the worker sends instead of in turn.
+
+        Sized so that this worker never has more than ``batch_size`` messages in ``sending``
+        (claimed, on the wire, or written back): that is what a ``kill -9`` can leave
+        uncertain, as without claiming ahead.
+        """
+        pending = sending + (self._written_size if writing is not None else 0)
+        n = self.batch_size - pending
+        if n > 0:
+            self._last_limit = n
+            self._ahead = asyncio.create_task(asyncio.to_thread(self._claim, usable, n))
+
+    def _write_and_flush(
+        self, outcomes: Sequence[tuple[dispatcher.Claimed, SendResult | None]]
+    ) -> None:
+        self._write_outcomes(outcomes)
+        self._flush_receipts()
 
     async def sweep(self) -> None:
         """Renew leases, open won connectors, recover, expire, complete and auto-pause now."""
         await asyncio.to_thread(self._housekeeping)
         await self._open_connectors()
 
-    def _claim(self, connectors: set[str]) -> list[dispatcher.Claimed]:
-        """Claim a batch; campaigns with a throughput limit get what their token bucket allows."""
+    def _claim(self, connectors: set[str], limit: int) -> list[dispatcher.Claimed]:
+        """Claim up to ``limit``; campaigns with a throughput limit get what their token
+        bucket allows."""
         if not connectors:
             return []
+        bulk = BULK_LANE if self._bulk_only else None
         now, tick = utcnow(), time.monotonic()
         common: dict[str, Any] = {
             "connectors": connectors,
             "now": now,
             "workspace_id": self.workspace_id,
+            "lane": bulk,
         }
-        with self.engine.begin() as conn:
+        with self._gate(), self.engine.begin() as conn:
             limits = dispatcher.throughput_limits(conn, self.workspace_id)
             claimed = dispatcher.claim(
-                conn, self.worker_id, limit=self.batch_size, skip=set(limits), **common
+                conn, self.worker_id, limit=limit, skip=set(limits), **common
             )
             for cid, rate in limits.items():
                 tokens, last = self._buckets.get(cid, (float(rate), tick))
@@ -316,17 +428,19 @@ class Worker:
         camp_ids = {c.campaign_id for c in chunk if c.campaign_id is not None}
         if not camp_ids:  # send-API messages only: no campaign to have stopped
             return list(chunk)
-        with self.engine.begin() as conn:
+        # Read first: on SQLite a write transaction takes the database's one write lock.
+        with read_only(self.engine) as conn:
             states = dispatcher.campaign_states(conn, camp_ids)
-            stopped = [
-                c
-                for c in chunk
-                if c.campaign_id is not None
-                and states.get(c.campaign_id) not in ("running", "scheduled")
-            ]
-            if stopped:
+        stopped = [
+            c
+            for c in chunk
+            if c.campaign_id is not None
+            and states.get(c.campaign_id) not in ("running", "scheduled")
+        ]
+        if stopped:
+            with self._gate(), self.engine.begin() as conn:
                 released = dispatcher.release(conn, stopped, states, now=utcnow())
-                self.stats.update(released)
+            self.stats.update(released)
         return [
             c
             for c in chunk
@@ -334,23 +448,29 @@ class Worker:
         ]
 
     def _write_outcomes(
-        self, outcomes: Sequence[tuple[dispatcher.Claimed, SendResult | None]]
+        self,
+        outcomes: Sequence[tuple[dispatcher.Claimed, SendResult | None]],
+        *,
+        lane: bool = False,
     ) -> None:
         now = utcnow()
         done: list[Submitted] = []
         failures: list[Failure] = []
         uncertain: list[dispatcher.Claimed] = []
+        # Counted here and added to the Prometheus counters once per label set: a label
+        # lookup per message was a few percent of the worker's CPU.
+        sent: Counter[tuple[int, str]] = Counter()
+        errors: Counter[tuple[int, str, str]] = Counter()
         for c, res in outcomes:
-            labels = (str(c.route_id), c.connector)
             if res is None:
                 failures.append(Failure(c.id, "connector_down", "CONNECTOR_DOWN", c.claim_token))
-                metrics.SEND_ERRORS.labels(*labels, "CONNECTOR_DOWN").inc()
+                errors[c.route_id, c.connector, "CONNECTOR_DOWN"] += 1
             elif res.ok:
                 done.append(Submitted(c.id, c.claim_token, tuple(res.provider_ids), res.parts))
-                metrics.SENT.labels(*labels).inc()
+                sent[c.route_id, c.connector] += 1
             elif res.uncertain:
                 uncertain.append(c)
-                metrics.SEND_ERRORS.labels(*labels, res.code or "UNCERTAIN").inc()
+                errors[c.route_id, c.connector, res.code or "UNCERTAIN"] += 1
             else:
                 code = res.code or "UNKNOWN"
                 cause = (
@@ -359,8 +479,12 @@ class Worker:
                     else ("permanent" if res.permanent else "transient")
                 )
                 failures.append(Failure(c.id, cause, code, c.claim_token))
-                metrics.SEND_ERRORS.labels(*labels, code).inc()
-        with self.engine.begin() as conn:
+                errors[c.route_id, c.connector, code] += 1
+        for (route, connector), n in sent.items():
+            metrics.SENT.labels(str(route), connector).inc(n)
+        for (route, connector, code), n in errors.items():
+            metrics.SEND_ERRORS.labels(str(route), connector, code).inc(n)
+        with self._gate(lane=lane), self.engine.begin() as conn:
             self.stats["submitted"] += record_submitted(
                 conn, done, worker_id=self.worker_id, now=now
             )
@@ -373,29 +497,52 @@ class Worker:
                 self.stats.update(
                     dispatcher.mark_uncertain(conn, [c.id for c in uncertain], now=now)
                 )
+        if len(self._written) > WRITTEN_CAP:
+            self._written = set()
+        self._written.update(pid for d in done for pid in d.provider_ids)
 
     def _flush_receipts(self, *, force: bool = False) -> None:
         """Apply the receipts the channels reported; hold those that overtook their submit.
 
-        The transactional lane writes its submits beside the bulk loop, and an SMSC may send
-        the receipt before that write commits. Such a receipt is tried again every
-        ``EARLY_RETRY_S`` for ``EARLY_HOLD_S`` before it is given up as unmatched.
+        An SMSC may send the receipt before the submit's write-back commits (chunks are
+        written while the next is on the wire, and the transactional lane writes beside the
+        bulk loop). A receipt waits up to ``LOCAL_WAIT_S`` for this worker to write its
+        submit; one the database does not know then is tried again every ``EARLY_RETRY_S`` for
+        ``EARLY_HOLD_S`` before it is given up as unmatched.
         """
+        if not self._flushing.acquire(blocking=force):
+            return  # the other loop is flushing: what came meanwhile waits for the next
+        try:
+            self._flush_locked(force=force)
+        finally:
+            self._flushing.release()
+
+    def _flush_locked(self, *, force: bool) -> None:
         tick = time.monotonic()
+        new, self._receipts = self._receipts, []
+        for state, n in Counter(r.state for r in new).items():
+            metrics.RECEIPTS.labels(state).inc(n)
+        waiting, self._unwritten = [*self._unwritten, *((tick, r) for r in new)], []
+        go: list[tuple[float, Receipt]] = []
+        for at, r in waiting:
+            if force or r.provider_id in self._written or tick - at >= LOCAL_WAIT_S:
+                go.append((at, r))
+            else:
+                self._unwritten.append((at, r))
         retry = bool(self._early) and (force or tick >= self._early_retry_at)
-        if not self._receipts and not retry:
+        if not go and not retry:
             return
-        batch, self._receipts = self._receipts, []
-        for r in batch:
-            metrics.RECEIPTS.labels(r.state).inc()
-        first_seen = {id(r): tick for r in batch}
+        batch = [r for _, r in go]
+        first_seen = {id(r): at for at, r in go}
         if retry:
             held, self._early = self._early, []
             first_seen.update((id(r), at) for at, r in held)
             batch = [r for _, r in held] + batch
-        with self.engine.begin() as conn:
-            ready, early = split_known(conn, batch)
-            self.stats.update(apply_receipts(conn, ready, now=utcnow()))
+        with self._gate(), self.engine.begin() as conn:
+            done, early = apply_or_hold(conn, batch, now=utcnow())
+            self.stats.update(done)
+        for r in batch:
+            self._written.discard(r.provider_id)
         for r in early:
             if tick - first_seen[id(r)] < EARLY_HOLD_S:
                 self._early.append((first_seen[id(r)], r))
@@ -463,7 +610,7 @@ class Worker:
                     sa.select(messages.c.id)
                     .where(
                         messages.c.campaign_id == campaigns.c.id,
-                        messages.c.status.in_(("queued", "sending", "submitted")),
+                        status_is(*OPEN_STATES),
                         messages.c.send_at <= now,
                     )
                     .exists(),
