@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
+from clarion.channels.social import mastodon
 from clarion.channels.social.base import PlatformError, SocialImage, SocialPost
 from clarion.channels.social.mastodon import MastodonAdapter
 from clarion.db.types import utcnow
@@ -108,6 +109,28 @@ def test_instance_limits_are_read_from_the_instance(masto: tuple[MastodonState, 
             await a.close()
 
     assert asyncio.run(load()) == 1000
+
+
+def test_instance_limits_are_read_once_per_instance_then_cached(
+    masto: tuple[MastodonState, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, url = masto
+    state.max_characters = 1000
+
+    async def load() -> int:
+        a = _adapter(url)
+        try:
+            return (await a.load_limits()).max_length
+        finally:
+            await a.close()
+
+    # when two adapters (two publishes) read the limits, the instance is asked once
+    assert [asyncio.run(load()), asyncio.run(load())] == [1000, 1000]
+    assert state.instance_reads == 1
+    # and once the cache is older than its TTL, the instance's new limit is read again
+    state.max_characters = 2000
+    monkeypatch.setattr(mastodon, "INSTANCE_LIMITS_TTL_S", 0.0)
+    assert asyncio.run(load()) == 2000 and state.instance_reads == 2
 
 
 def test_notifications_are_fetched_oldest_first_across_pages_and_resume_at_the_cursor(

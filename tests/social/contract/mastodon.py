@@ -33,6 +33,7 @@ class MastodonState:
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     notification_requests: list[dict[str, str]] = field(default_factory=list)
+    instance_reads: int = 0  # every GET /api/v2/instance
 
 
 def _err(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -97,6 +98,7 @@ def app(state: MastodonState) -> Starlette:
         return JSONResponse(m)
 
     async def instance(request: Request) -> Response:
+        state.instance_reads += 1
         return JSONResponse(
             {
                 "domain": "example.social",

@@ -20,6 +20,7 @@ https://docs.joinmastodon.org/methods/instance/#v2, https://docs.joinmastodon.or
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -35,6 +36,13 @@ from clarion.channels.social.base import (
 )
 
 DEFAULT_LIMITS = PostLimits(max_length=500, length_rule="chars_urls_23", max_images=4)
+
+#: How long an instance's limits are trusted before ``GET /api/v2/instance`` is read again.
+#: Limits change when an admin reconfigures the instance, i.e. rarely; reading them before every
+#: post doubled the requests a publish made and counted against the account's rate limit.
+INSTANCE_LIMITS_TTL_S = 600.0
+#: Instance base URL -> (read at, monotonic; its limits), shared by every account on it.
+_instance_limits: dict[str, tuple[float, PostLimits]] = {}
 #: Notification type -> activity kind (the others, like ``poll`` or ``update``, are not ours).
 KINDS: dict[str, ActivityKind] = {
     "mention": "mention",
@@ -65,8 +73,9 @@ class MastodonAdapter:
         self.account = account
         self.visibility = str(settings.get("visibility") or "public")
         self.limits = self.limits_for(settings)
+        self.base_url = str(settings.get("base_url") or "https://mastodon.social")
         self._http = client(
-            str(settings.get("base_url") or "https://mastodon.social"),
+            self.base_url,
             transport,
             headers={"Authorization": f"Bearer {secrets['access_token']}"},
         )
@@ -78,7 +87,12 @@ class MastodonAdapter:
         return PostLimits(max_length=max_chars, length_rule="chars_urls_23", max_images=4)
 
     async def load_limits(self) -> PostLimits:
-        """Read the instance's own limits (``GET /api/v2/instance``) and use them."""
+        """Use the instance's own limits (``GET /api/v2/instance``), read at most every
+        ``INSTANCE_LIMITS_TTL_S`` per instance."""
+        cached = _instance_limits.get(self.base_url)
+        if cached is not None and time.monotonic() - cached[0] < INSTANCE_LIMITS_TTL_S:
+            self.limits = cached[1]
+            return self.limits
         resp = await self._http.get("/api/v2/instance")
         self._raise_for(resp)
         conf = json_body(resp).get("configuration", {})
@@ -94,6 +108,7 @@ class MastodonAdapter:
             or self.limits.image_types,
             max_image_bytes=int(media.get("image_size_limit", self.limits.max_image_bytes)),
         )
+        _instance_limits[self.base_url] = (time.monotonic(), self.limits)
         return self.limits
 
     async def publish(self, post: SocialPost) -> Published:
