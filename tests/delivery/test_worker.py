@@ -417,3 +417,48 @@ def test_a_receipt_that_overtakes_its_submit_is_held_and_applied(
     # then the early receipts were held, tried again once the submits were written, and applied
     assert _statuses(engine, cid) == {"delivered": 2}
     assert worker.stats["unmatched"] == 0 and worker.stats["delivered"] == 2
+
+
+def test_claiming_ahead_never_holds_more_than_a_batch_and_a_stop_gives_it_back(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    # given 40 due messages and a worker claiming 15 at a time, sent in chunks of 5 (so it
+    # claims the next batch while the last chunk of a full one is on the wire)
+    make.contacts([f"+120255501{i:02d}" for i in range(40)])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    in_sending: list[int] = []
+
+    def count_sending(batch: Sequence[OutboundMessage]) -> None:
+        in_sending.append(_statuses(engine, cid).get("sending", 0))
+
+    worker = Worker(engine, batch_size=15, send_chunk=5)
+    worker.add_channel("main", loopback("main", worker.on_report, before_send=count_sending))
+
+    async def go() -> int:
+        await worker.start()
+        sent = await worker.step()
+        assert worker._ahead is not None  # the next batch was claimed during the last chunk
+        await worker.close()
+        return sent
+
+    # when it sends one batch and stops
+    sent = asyncio.run(go())
+    # then it never had more than a batch in 'sending' (what a kill -9 could leave uncertain),
+    # and the batch it claimed ahead went back to the queue as if never claimed
+    assert sent == 15 and max(in_sending) <= 15
+    assert _statuses(engine, cid) == {"delivered": 15, "queued": 25}
+    assert worker.stats["unclaimed"] == 5
+    with engine.connect() as conn:
+        left = conn.execute(
+            sa.select(messages.c.attempts, messages.c.claim_token).where(
+                messages.c.status == "queued"
+            )
+        ).all()
+    assert {(a, t) for a, t in left} == {(0, None)}
+    # and a worker started afterwards sends the rest
+    again = Worker(engine, batch_size=15, send_chunk=5)
+    again.add_channel("main", loopback("main", again.on_report))
+    _drain(again)
+    assert _statuses(engine, cid) == {"delivered": 40}
