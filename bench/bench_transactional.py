@@ -38,7 +38,7 @@ from bench_event_api import serve
 from clarion.audit.service import Actor
 from clarion.campaigns.control import launch
 from clarion.channels.smpp.service import create_connector
-from clarion.delivery.tables import messages
+from clarion.delivery.tables import messages, status_is
 from clarion.workspaces.service import create_api_key, ensure_workspace
 
 
@@ -53,20 +53,22 @@ def start_smsc() -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def progress(eng: Engine, cid: int) -> tuple[int, int]:
-    """Return (campaign messages submitted or further, still queued or sending)."""
+def progress(eng: Engine, cid: int, planned: int) -> tuple[int, int]:
+    """Return (campaign messages submitted or further, still queued or sending).
+
+    Counted through the outbox's partial index of open messages (``status_is``): a count by
+    status over the whole campaign read a million rows each time, on the same two cores as
+    the dispatch it watches.
+    """
     with eng.connect() as conn:
-        rows: dict[str, int] = {
-            str(status): int(n)
-            for status, n in conn.execute(
-                sa.select(messages.c.status, sa.func.count())
-                .where(messages.c.campaign_id == cid)
-                .group_by(messages.c.status)
-            )
-        }
-    waiting = int(rows.get("queued", 0)) + int(rows.get("sending", 0))
-    done = sum(int(v) for k, v in rows.items() if k not in ("queued", "sending", "holdout"))
-    return done, waiting
+        waiting = int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    messages.c.campaign_id == cid, status_is("queued", "sending")
+                )
+            ).scalar_one()
+        )
+    return planned - waiting, waiting
 
 
 def client(
@@ -155,24 +157,24 @@ def run(kind: str, args: argparse.Namespace) -> None:
             worker_thread.start()
             # Start the transactional client once the campaign is visibly going out.
             deadline = time.perf_counter() + 120
-            while progress(eng, cid)[0] < min(2000, report.planned // 10):
+            while progress(eng, cid, report.planned)[0] < min(2000, report.planned // 10):
                 if time.perf_counter() > deadline:
                     raise SystemExit("the campaign did not start dispatching")
-                time.sleep(0.05)
-            start_done, _ = progress(eng, cid)
+                time.sleep(0.25)
+            start_done, _ = progress(eng, cid, report.planned)
             t_start = time.perf_counter()
             sender = threading.Thread(
                 target=client, args=(base, token, args.rate, stop_client, ids, errors)
             )
             sender.start()
             while time.perf_counter() - t_start < args.seconds:
-                _, waiting = progress(eng, cid)
+                _, waiting = progress(eng, cid, report.planned)
                 if not waiting:
                     break
-                time.sleep(0.5)
+                time.sleep(2.0)
             stop_client.set()
             sender.join()
-            end_done, still_waiting = progress(eng, cid)
+            end_done, still_waiting = progress(eng, cid, report.planned)
             window = time.perf_counter() - t_start
             time.sleep(1.0)  # the last transactional sends reach the simulator
             loop.call_soon_threadsafe(stop_worker.set)

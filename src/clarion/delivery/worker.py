@@ -114,7 +114,7 @@ class Worker:
         idle_sleep: float = 0.2,
         workspace_id: int | None = None,
         lane_batch: int = 100,
-        lane_poll: float = 0.05,
+        lane_poll: float = 0.02,
     ) -> None:
         self.engine = engine
         self.channels: dict[str, Channel] = dict(channels or {})
@@ -124,7 +124,8 @@ class Worker:
         self.lease_ttl = lease_ttl
         self.idle_sleep = idle_sleep
         self.workspace_id = workspace_id
-        #: The transactional lane: its own small claims, polled every ``lane_poll`` seconds.
+        #: The transactional lane: its own small claims, polled every ``lane_poll`` seconds (a
+        #: look through a partial index of due transactional rows: cheap enough 50 times a second).
         self.lane_batch = lane_batch
         self.lane_poll = lane_poll
         self.held: set[str] = set()
