@@ -67,11 +67,14 @@ def normalise_with_map(text: str) -> tuple[str, list[int], list[int]]:
     Each starter character with its combining marks is normalised on its own, which is what
     lets every output character point back at the original characters it came from.
     """
+    n = len(text)
+    if text.isascii():  # every ASCII character normalises to exactly one: map 1:1
+        return text.translate(_TABLE), list(range(n)), list(range(1, n + 1))
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     combining = unicodedata.combining
-    i, n = 0, len(text)
+    i = 0
     while i < n:
         j = i + 1
         while j < n and not text[j].isascii() and combining(text[j]):
