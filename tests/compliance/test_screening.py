@@ -155,3 +155,18 @@ def test_known_good_urls_skip_parsing_without_changing_any_verdict(
     # then all three agree, hits and positions included
     assert first == single
     assert second == single
+
+
+def test_an_ascii_text_maps_one_to_one_and_agrees_with_the_general_path() -> None:
+    # given an ASCII text, and the same text with one non-ASCII character appended
+    from clarion.compliance.screening import normalise_with_map
+
+    text = "Acme SALE: Visit HTTP://Bit.ly/X now!"
+    # when both are normalised with their position maps
+    fast = normalise_with_map(text)
+    general = normalise_with_map(text + "\u00e9")
+    # then the ASCII one is lower-cased character for character
+    assert fast == (text.lower(), list(range(len(text))), list(range(1, len(text) + 1)))
+    # and the general path says the same about the shared prefix
+    assert general[0][: len(text)] == fast[0]
+    assert general[1][: len(text)] == fast[1] and general[2][: len(text)] == fast[2]
