@@ -74,7 +74,7 @@ def prepare(url: str, contacts: int) -> str:
 
 
 @contextmanager
-def serve(url: str) -> Iterator[tuple[str, int]]:
+def serve(url: str, processes: int = 1) -> Iterator[tuple[str, int]]:
     """Run ``clarion serve --no-worker`` on a pre-bound loopback socket; yield URL and pid."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # Accepted sockets inherit TCP_NODELAY on Linux; without it a response written in two parts
@@ -86,7 +86,7 @@ def serve(url: str) -> Iterator[tuple[str, int]]:
     env = {**os.environ, "CLARION_DATABASE_URL": url, "CLARION_ENVIRONMENT": "test"}
     exe = Path(sys.executable).with_name("clarion")
     cmd = [str(exe), "serve", "--no-worker", "--fd", str(sock.fileno())]
-    cmd += ["--log-level", "WARNING"]
+    cmd += ["--log-level", "WARNING", "--processes", str(processes)]
     proc = subprocess.Popen(cmd, env=env, pass_fds=[sock.fileno()], stdout=subprocess.DEVNULL)
     try:
         yield f"http://127.0.0.1:{port}", proc.pid
@@ -94,6 +94,17 @@ def serve(url: str) -> Iterator[tuple[str, int]]:
         proc.terminate()
         proc.wait(timeout=30)
         sock.close()
+
+
+def children_cpu(pid: int) -> float:
+    """Return the CPU seconds of process ``pid`` and its direct children (Linux /proc)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids = (task / "children").read_text().split()
+        for kid in kids:
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(int(kid))
+    return total
 
 
 def backend_cpu(url: str) -> dict[int, float]:
@@ -217,12 +228,12 @@ def run(kind: str, args: argparse.Namespace) -> None:
         token = prepare(url, args.contacts)
         n = int(args.rate * args.seconds)
         reqs = bodies(n, args.contacts, "run")
-        with serve(url) as (base, pid):
+        with serve(url, args.processes) as (base, pid):
             warm_up(base, token, reqs)
             load0, db0, own0 = os.getloadavg()[0], backend_cpu(url), time.process_time()
-            cpu0 = cpu_seconds(pid)
+            cpu0 = children_cpu(pid)  # the server, and its children when several processes
             latencies, statuses, took = asyncio.run(load(base, token, reqs, args.rate))
-            cpu1 = cpu_seconds(pid)
+            cpu1 = children_cpu(pid)
             own1, db1 = time.process_time(), backend_cpu(url)
         eng = sa.create_engine(url)
         with eng.connect() as conn:
@@ -257,6 +268,7 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=500.0, help="requests per second offered")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--contacts", type=int, default=10_000)
+    p.add_argument("--processes", type=int, default=1, help="clarion serve --processes")
     args = p.parse_args()
     if args.tiny:
         args.rate, args.seconds, args.contacts = 100.0, 2.0, 200
