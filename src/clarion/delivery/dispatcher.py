@@ -89,6 +89,14 @@ def claim(
         if conn.dialect.name == "postgresql"
         else messages.c.id.in_(due.scalar_subquery())
     )
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        # Walk the due index in send_at order and stop after ``limit`` rows. Left to its
+        # estimates (the outbox is rarely analysed mid-campaign), PostgreSQL fetched every due
+        # row of the campaign through ``ix_messages_open`` and sorted them all: on disk at
+        # 50,000 rows, seconds per claim at a million. No sort is the way to say "use the
+        # ordered index"; for this statement only.
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
     claimed = conn.execute(
         messages.update()
         .where(picked)
@@ -110,6 +118,8 @@ def claim(
             messages.c.sender,
         )
     ).all()
+    if pg:
+        conn.exec_driver_sql("SET LOCAL enable_sort = on")
     if not claimed:
         return []
     used_routes = {int(r.route_id) for r in claimed}
