@@ -81,3 +81,23 @@ def test_only_encodings_with_plain_newline_bytes_are_split() -> None:
     assert splittable("utf-8") and splittable("UTF-8-SIG") and splittable("gb18030")
     assert splittable("latin-1") and splittable("cp1252")
     assert not splittable("utf-16") and not splittable("utf-32-le") and not splittable(None)
+
+
+def test_collector_thresholds_come_back_after_overlapping_imports() -> None:
+    import gc
+
+    from clarion.imports.pipeline import _fewer_collections
+
+    # given the collector's thresholds before any import
+    before = gc.get_threshold()
+    # when two imports overlap (the API runs them in threads) and end in either order
+    first, second = _fewer_collections(), _fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    during = gc.get_threshold()
+    first.__exit__(None, None, None)
+    still = gc.get_threshold()
+    second.__exit__(None, None, None)
+    # then collection is rarer while either runs, and the thresholds are restored at the end
+    assert during[0] > before[0] and still == during
+    assert gc.get_threshold() == before

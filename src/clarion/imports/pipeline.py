@@ -21,6 +21,7 @@ import hashlib
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -229,6 +230,11 @@ def _cleaned_chunks(
             yield done(pending.popleft())
 
 
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_before: tuple[int, int, int] = gc.get_threshold()
+
+
 @contextmanager
 def _fewer_collections() -> Iterator[None]:
     """Collect cyclic garbage less often while an import runs (here and in forked workers).
@@ -236,16 +242,24 @@ def _fewer_collections() -> Iterator[None]:
     An import allocates a dozen objects per row, almost none of them in cycles; with the
     default thresholds the collector ran every 700 allocations and, measured on 200,000 rows,
     took about a fifth of the main process's CPU. Collection still runs, only rarer; what was
-    allocated before the import is frozen out of it.
+    allocated before the import is frozen out of it. The API runs imports in threads, so the
+    first import in sets the thresholds and the last one out restores them.
     """
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    global _gc_users, _gc_before
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_before = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(100_000, 50, 100)
+        _gc_users += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_before)
+                gc.unfreeze()
 
 
 def run_import(
