@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from clarion.contacts.bulk import copy_rows, driver_rows, json_text, next_ids
 from clarion.contacts.cleaning import CleanContact
-from clarion.contacts.tables import contact_identities, contacts
+from clarion.contacts.tables import contact_identities, contact_tags, contacts
 
 #: Profile columns a record can set, in table order.
 PROFILE = (
@@ -157,7 +157,9 @@ def keep_statistics(conn: sa.Connection) -> None:
         (),
     )
     if row and row[0][1] is not None and row[0][1] > 2 * max(float(row[0][0]), 5000.0):
-        conn.exec_driver_sql("ANALYZE contacts")
+        # Only the columns the lookups filter on: the planner's problem was their statistics,
+        # and sampling the other columns too cost about twice as much.
+        conn.exec_driver_sql("ANALYZE contacts (workspace_id, phone, email, external_id, id)")
 
 
 def _existing(
@@ -318,6 +320,7 @@ def merge_contacts(
         updates.append(row)
         outcomes[first] = "updated"
 
+    new_ids: list[int] = []
     if inserts:
         new_ids = _insert(conn, workspace_id, inserts, source, now)
         for members, new_id in zip(insert_members, new_ids, strict=True):
@@ -326,7 +329,7 @@ def merge_contacts(
     if updates:
         # Keys named like columns become the SET clause of the executemany.
         conn.execute(contacts.update().where(contacts.c.id == sa.bindparam("_id")), updates)
-    add_tags_and_identities(conn, workspace_id, records, ids, now)
+    add_tags_and_identities(conn, workspace_id, records, ids, now, fresh=set(new_ids))
     return MergeResult(ids, outcomes, conflicts)
 
 
@@ -395,11 +398,22 @@ def add_tags_and_identities(
     records: Sequence[CleanContact],
     ids: list[int],
     now: datetime,
+    *,
+    fresh: set[int] | None = None,
 ) -> None:
-    """Add the records' tags and identities to their contacts (``ids`` aligned); never remove."""
+    """Add the records' tags and identities to their contacts (``ids`` aligned); never remove.
+
+    ``fresh`` are contacts created in this transaction: they cannot have tags yet, so on
+    PostgreSQL their tags are COPYed instead of inserted with ON CONFLICT.
+    """
     tags = {(ids[i], t) for i, r in enumerate(records) for t in r.tags}
     idents = {(ns, v): ids[i] for i, r in enumerate(records) for ns, v in r.identities.items()}
     if conn.dialect.name == "postgresql":
+        if fresh and tags:
+            new_tags = sorted(t for t in tags if t[0] in fresh)
+            if new_tags:
+                copy_rows(conn, contact_tags, ["contact_id", "tag"], new_tags)
+                tags.difference_update(new_tags)
         _add_pg(conn, workspace_id, tags, idents, now)
         return
     if tags:
