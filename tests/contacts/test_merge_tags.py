@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from clarion.contacts.bulk import array_text
 from clarion.contacts.cleaning import CleanContact, ContactIn, clean_contact
 from clarion.contacts.merge import merge_contacts
 from clarion.db.types import utcnow
@@ -54,3 +56,15 @@ def test_new_and_stored_contacts_get_their_tags_once(engine: Engine, workspace_i
     assert again.ids == result.ids
     # and the new contacts got distinct, increasing ids after the stored one
     assert result.ids[0] < result.ids[1] < result.ids[3] < result.ids[4]
+
+
+def test_array_literals_round_trip_through_postgresql(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the literals are only sent to PostgreSQL; SQLite binds each value itself")
+    texts = ["plain", 'quo"te', "back\\slash", "NULL", "", "comma,{brace} space", "é 李"]
+    with engine.connect() as conn:
+        got = conn.exec_driver_sql(
+            "SELECT %s::text[], %s::bigint[]", (array_text(texts), array_text([3, 1, 2**40]))
+        ).one()
+    assert list(got[0]) == texts and list(got[1]) == [3, 1, 2**40]
+    assert array_text([]) == "{}"

@@ -8,7 +8,7 @@ driver plain tuples. On PostgreSQL, new rows go in with COPY and key lookups run
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -19,6 +19,27 @@ import sqlalchemy as sa
 def json_text(value: Any) -> str:
     """Return ``value`` as JSON text the way Clarion's JSON columns store it."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+def array_text(values: Iterable[str | int]) -> str:
+    """Return a PostgreSQL array literal of ``values`` (strings or integers, no NULLs).
+
+    psycopg dumps a Python list element by element in Python (about a fifth of the main
+    process's profile of a 200,000-row import went there); one literal built by ``join`` is
+    passed as a single parameter and cast with ``%s::text[]`` / ``%s::bigint[]`` instead.
+    """
+    items = list(values)
+    if not items:
+        return "{}"
+    if isinstance(items[0], int):
+        return "{" + ",".join(map(str, items)) + "}"
+    texts = [str(v) for v in items]
+    joined = '","'.join(texts)
+    if "\\" not in joined and '"' not in joined:
+        return '{"' + joined + '"}'
+    # Inside a quoted element only the backslash and the double quote need escaping.
+    quoted = (t.replace("\\", "\\\\").replace('"', '\\"') for t in texts)
+    return '{"' + '","'.join(quoted) + '"}'
 
 
 def _psycopg(conn: sa.Connection) -> psycopg.Connection[Any]:

@@ -33,7 +33,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from clarion.contacts.bulk import copy_rows, driver_rows, json_text, next_ids
+from clarion.contacts.bulk import array_text, copy_rows, driver_rows, json_text, next_ids
 from clarion.contacts.cleaning import CleanContact
 from clarion.contacts.tables import contact_identities, contact_tags, contacts
 
@@ -135,8 +135,9 @@ def _lookup(
     scope = f"workspace_id = {mark} AND " if workspace_id is not None else ""
     head = (workspace_id,) if workspace_id is not None else ()
     if pg:
-        sql = f"SELECT {columns} FROM contacts WHERE {scope}{where} = ANY(%s)"
-        return driver_rows(conn, sql, (*head, list(values)))
+        kind = "bigint" if where == "id" else "text"
+        sql = f"SELECT {columns} FROM contacts WHERE {scope}{where} = ANY(%s::{kind}[])"
+        return driver_rows(conn, sql, (*head, array_text(values)))
     marks = ",".join("?" * len(values))
     sql = f"SELECT {columns} FROM contacts WHERE {scope}{where} IN ({marks})"
     return driver_rows(conn, sql, (*head, *values))
@@ -452,7 +453,7 @@ def _add_pg(
             conn,
             "INSERT INTO contact_tags (contact_id, tag) "
             "SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING",
-            (list(contact_ids), list(names)),
+            (array_text(contact_ids), array_text(names)),
         )
     if idents:
         keys = sorted(idents)
@@ -466,8 +467,8 @@ def _add_pg(
             (
                 workspace_id,
                 now,
-                [idents[k] for k in keys],
-                [k[0] for k in keys],
-                [k[1] for k in keys],
+                array_text([idents[k] for k in keys]),
+                array_text([k[0] for k in keys]),
+                array_text([k[1] for k in keys]),
             ),
         )
