@@ -33,13 +33,15 @@ def array_text(values: Iterable[str | int]) -> str:
         return "{}"
     if isinstance(items[0], int):
         return "{" + ",".join(map(str, items)) + "}"
-    texts = [str(v) for v in items]
-    joined = '","'.join(texts)
-    if "\\" not in joined and '"' not in joined:
-        return '{"' + joined + '"}'
-    # Inside a quoted element only the backslash and the double quote need escaping.
-    quoted = (t.replace("\\", "\\\\").replace('"', '\\"') for t in texts)
-    return '{"' + '","'.join(quoted) + '"}'
+    # PostgreSQL text cannot hold NUL, so NUL can stand for the separator while the whole
+    # string is escaped at once (only the backslash and the double quote need it).
+    joined = "\x00".join([str(v) for v in items])
+    if "\\" in joined or '"' in joined:
+        joined = joined.translate(_ARRAY_ESCAPES)
+    return '{"' + joined.replace("\x00", '","') + '"}'
+
+
+_ARRAY_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 
 def _psycopg(conn: sa.Connection) -> psycopg.Connection[Any]:

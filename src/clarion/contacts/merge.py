@@ -23,6 +23,7 @@ one executemany UPDATE, one bulk insert-or-ignore each for tags and identities.
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,10 @@ _KEYS = ("external_id", "phone", "email")
 _SELECT_COLS = [contacts.c.id, *(contacts.c[f] for f in PROFILE), contacts.c.attributes]
 _SELECT_NAMES = [c.name for c in _SELECT_COLS]
 _SELECT_SQL = ", ".join(_SELECT_NAMES)
+# On PostgreSQL the JSONB comes back as text for orjson: psycopg's loader is the standard
+# library's json (a fifth of the main process's profile of a re-import).
+_SELECT_SQL_PG = _SELECT_SQL.replace("attributes", "attributes::text AS attributes")
+_stored_profile = operator.itemgetter(*PROFILE)
 _profile_of = operator.attrgetter(*PROFILE)
 _phone_of = operator.attrgetter("phone")
 _email_of = operator.attrgetter("email")
@@ -181,12 +186,24 @@ def _existing(
     if ids:
         # By primary key alone: these ids came from the workspace's own keys above, and a
         # workspace condition here let PostgreSQL pick a (workspace_id, key) index to scan.
-        for row in _lookup(conn, _SELECT_SQL, "id", None, ids):
+        pg = conn.dialect.name == "postgresql"
+        for row in _lookup(conn, _SELECT_SQL_PG if pg else _SELECT_SQL, "id", None, ids):
             stored = dict(zip(_SELECT_NAMES, row, strict=True))
             if isinstance(stored["attributes"], str | bytes):  # JSON text on SQLite
-                stored["attributes"] = orjson.loads(stored["attributes"])
+                stored["attributes"] = _json_object(stored["attributes"])
             rows[row[0]] = stored
     return rows, maps
+
+
+def _json_object(text: str | bytes) -> Any:
+    """Parse stored JSON with orjson, or the standard library for what orjson refuses.
+
+    orjson rejects integers beyond 64 bits, which a JSONB attribute may hold.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _match_by_keys(
@@ -313,7 +330,7 @@ def merge_contacts(
         first = members[0]
         for i in members:
             ids[i] = target
-        if attrs == base["attributes"] and all(values[f] == base[f] for f in PROFILE):
+        if attrs == base["attributes"] and _stored_profile(values) == _stored_profile(base):
             outcomes[first] = "unchanged"
             continue
         row = {f: values[f] for f in PROFILE}
