@@ -22,7 +22,15 @@ from clarion.campaigns.tables import campaigns
 from clarion.db.sql import in_values
 from clarion.delivery.leases import live_workers
 from clarion.delivery.outcomes import Failure, fail_or_failover
-from clarion.delivery.tables import OPEN_STATES, message_attempts, messages, routes, status_is
+from clarion.delivery.tables import (
+    DUE_INDEX,
+    LANE_DUE_INDEX,
+    OPEN_STATES,
+    message_attempts,
+    messages,
+    routes,
+    status_is,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,7 @@ def claim(
     in_campaigns = in_values(conn, messages.c.campaign_id, camp_ids)
     due = (
         sa.select(messages.c.id)
+        .with_hint(messages, f"INDEXED BY {_due_index(lane)}", "sqlite")
         .where(
             status_is("queued"),
             messages.c.send_at <= now,
@@ -152,6 +161,12 @@ def claim(
         ),
         key=lambda c: c.id,
     )
+
+
+def _due_index(lane: str | None) -> str:
+    """Return the partial index a claim of ``lane`` walks: the transactional lane has its own
+    (its rows are few among a campaign's million); any other claim reads every queued row's."""
+    return LANE_DUE_INDEX if lane == "transactional" else DUE_INDEX
 
 
 def _lane_is(lane: str) -> sa.ColumnElement[bool]:

@@ -26,6 +26,11 @@ SEND_ERRORS = Counter(
     "clarion_send_errors", "Send attempts that failed", ["route", "connector", "code"]
 )
 RECEIPTS = Counter("clarion_receipts", "Final delivery receipts received", ["state"])
+JOB_CPU = Counter(
+    "clarion_worker_job_cpu_seconds",
+    "CPU seconds the worker's periodic jobs used (clarion.delivery.hooks)",
+    ["job"],
+)
 CONNECTOR_UP = Gauge(
     "clarion_connector_up", "1 if this process has the connector open", ["connector"]
 )

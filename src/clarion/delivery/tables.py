@@ -43,6 +43,11 @@ routes = sa.Table(
     sa.UniqueConstraint("workspace_id", "name"),
 )
 
+#: The queued rows by send_at, and the transactional lane's; claims name them on SQLite
+#: (``INDEXED BY``: see ``clarion.db.engine._SQLiteHintCompiler``).
+DUE_INDEX = "ix_messages_due"
+LANE_DUE_INDEX = "ix_messages_lane_due"
+
 messages = sa.Table(
     "messages",
     metadata,
@@ -101,13 +106,13 @@ messages = sa.Table(
     # rewrite adds an entry to every index whose predicate the new version meets. A finished
     # message is in none of these three; a queued one in two.
     sa.Index(
-        "ix_messages_due",
+        DUE_INDEX,
         "send_at",
         postgresql_where=sa.text(QUEUED),
         sqlite_where=sa.text(QUEUED),
     ),
     sa.Index(
-        "ix_messages_lane_due",
+        LANE_DUE_INDEX,
         "send_at",
         postgresql_where=sa.text(f"{QUEUED} AND lane = 'transactional'"),
         sqlite_where=sa.text(f"{QUEUED} AND lane = 'transactional'"),

@@ -34,7 +34,7 @@ from clarion.db.types import utcnow
 from clarion.delivery import dispatcher, hooks, leases, metrics
 from clarion.delivery.outcomes import Failure, Submitted, fail_or_failover, record_submitted
 from clarion.delivery.receipts import apply_or_hold
-from clarion.delivery.tables import OPEN_STATES, messages, status_is
+from clarion.delivery.tables import LANE_DUE_INDEX, OPEN_STATES, messages, status_is
 from clarion.errors import Conflict
 
 #: The lane :mod:`clarion.sending` puts transactional messages on.
@@ -159,6 +159,8 @@ class Worker:
         #: One receipt flush at a time: the send loop and the write-back thread both flush.
         self._flushing = threading.Lock()
         self.stats: Counter[str] = Counter()
+        #: CPU seconds each periodic job has used in this worker.
+        self.job_cpu: defaultdict[str, float] = defaultdict(float)
 
     def add_channel(self, connector: str, channel: Channel) -> None:
         """Add a channel (built with ``self.on_report`` as its callback) for ``connector``."""
@@ -245,6 +247,7 @@ class Worker:
         with read_only(self.engine) as conn:
             due = conn.execute(
                 sa.select(messages.c.id)
+                .with_hint(messages, f"INDEXED BY {LANE_DUE_INDEX}", "sqlite")
                 .where(
                     messages.c.lane == sa.literal_column(f"'{TRANSACTIONAL_LANE}'"),
                     status_is("queued"),
@@ -291,11 +294,21 @@ class Worker:
                 continue
             self._job_runs[job.name] = tick
             try:
-                self.stats[f"job:{job.name}"] += await asyncio.to_thread(
-                    job.run, self.engine, self.worker_id
-                )
+                done, cpu = await asyncio.to_thread(self._run_job, job)
             except Exception:
                 log.exception("periodic job %s failed", job.name)
+                continue
+            self.stats[f"job:{job.name}"] += done
+            self.job_cpu[job.name] += cpu
+            metrics.JOB_CPU.labels(job.name).inc(cpu)
+
+    def _run_job(self, job: hooks.PeriodicJob) -> tuple[int, float]:
+        """Run one periodic job in this thread; return what it did and its CPU seconds (the
+        jobs share the worker's process, so an expensive one shows up as dispatch slowing
+        down: this says which one)."""
+        cpu = time.thread_time()
+        done = job.run(self.engine, self.worker_id)
+        return done, time.thread_time() - cpu
 
     # -- one cycle ---------------------------------------------------------------------------
     async def step(self, *, lane: bool = True) -> int:
