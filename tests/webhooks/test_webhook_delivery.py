@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
 from clarion.db.types import utcnow
-from clarion.delivery.tables import message_attempts, messages
+from clarion.delivery.tables import messages
 from clarion.sending.service import SendRequest, get_message, send_message
 from clarion.webhooks import sender
 from clarion.webhooks.collector import QUEUED_CURSOR, advance, collect
@@ -273,37 +273,61 @@ def test_nobody_wanting_queued_moves_the_cursor_without_reading_messages(
     assert mid == last
 
 
-def test_a_cancellation_in_the_attempt_log_is_a_cancelled_event(
+def test_a_stop_that_withdraws_a_queued_message_is_a_cancelled_event(
     engine: Engine, actor: Actor, receiver: Any, make: Any
 ) -> None:
-    # given an endpoint for cancellations and a queued message with a callback URL
+    from clarion.inbound.effects import cancel_queued_marketing
+
+    # given an endpoint for cancellations and a queued marketing message with a callback URL
+    (ann,) = make.contacts(["+12025550157"])
     make.route("sim")
     with engine.begin() as conn:
         create_endpoint(conn, actor, receiver.url + "/hooks", ["message.cancelled"])
         msg = send_message(
             conn,
             actor,
-            SendRequest(to="+12025550157", text="Sale!", callback_url=receiver.url + "/cb"),
+            SendRequest(
+                contact_id=ann,
+                kind="marketing",
+                text="Acme: Sale today! Reply STOP to opt out",
+                callback_url=receiver.url + "/cb",
+            ),
         )
-    # when the message is cancelled and the cancellation is written to the attempt log (what
-    # a cancel path must do for this event: see docs/webhooks.md)
-    now = utcnow()
+    assert msg["status"] == "queued"
+    # when the contact's STOP withdraws it
     with engine.begin() as conn:
-        conn.execute(
-            messages.update()
-            .where(messages.c.id == msg["id"])
-            .values(status="cancelled", cancelled_at=now)
-        )
-        conn.execute(
-            message_attempts.insert().values(
-                message_id=msg["id"], campaign_id=None, result="cancelled", at=now
-            )
-        )
-    # then the endpoint and the callback URL each get message.cancelled
+        assert cancel_queued_marketing(conn, actor.workspace_id, ann, "sms") == 1
+    # then the endpoint and the callback URL each get message.cancelled, and the message's
+    # history shows the cancellation
     assert collect(engine) == 2
     assert sender.send_due(engine, "w1") == {"delivered": 2, "failed": 0}
     assert receiver.events("/hooks") == ["message.cancelled"]
     assert receiver.events("/cb") == ["message.cancelled"]
+    with engine.connect() as conn:
+        got = get_message(conn, actor.workspace_id, msg["id"])
+    assert got["status"] == "cancelled"
+
+
+def test_a_cancelled_campaign_is_one_cancelled_event_per_recalled_message(
+    engine: Engine, actor: Actor, receiver: Any, make: Any
+) -> None:
+    from clarion.campaigns.control import cancel, launch
+
+    # given an endpoint for cancelled campaign messages and a launched campaign
+    make.contacts([f"+1202555{i:04d}" for i in range(12)])
+    make.route("main")
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url + "/hooks", ["campaign_message.cancelled"])
+    cid = make.campaign()
+    planned = launch(engine, actor, cid).planned
+    # when it is cancelled before anything went out
+    with engine.begin() as conn:
+        cancel(conn, actor, cid, reason="wrong price")
+    # then each recalled message has one campaign_message.cancelled delivery
+    assert collect(engine) == planned > 0
+    with engine.connect() as conn:
+        events = conn.execute(sa.select(webhook_deliveries.c.event)).scalars().all()
+    assert set(events) == {"campaign_message.cancelled"} and len(events) == planned
 
 
 def test_a_campaign_queues_one_event_per_planned_recipient_and_none_for_its_holdout(

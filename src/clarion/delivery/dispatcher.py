@@ -218,6 +218,24 @@ def campaign_states(conn: sa.Connection, campaign_ids: Collection[int]) -> dict[
     return {int(r.id): r.status for r in rows}
 
 
+def log_cancelled(conn: sa.Connection, where: sa.ColumnElement[bool], *, now: datetime) -> None:
+    """Append a ``cancelled`` attempt for each message ``where`` selects, before the UPDATE
+    that cancels them: the attempt log is each message's status history
+    (``GET /v1/messages/{id}``) and the source of the ``*.cancelled`` status webhooks."""
+    conn.execute(
+        message_attempts.insert().from_select(
+            ["message_id", "campaign_id", "route_id", "result", "at"],
+            sa.select(
+                messages.c.id,
+                messages.c.campaign_id,
+                messages.c.route_id,
+                sa.literal("cancelled"),
+                sa.literal(now, type_=message_attempts.c.at.type),
+            ).where(where),
+        )
+    )
+
+
 def release(
     conn: sa.Connection, claimed: Sequence[Claimed], states: dict[int, str], *, now: datetime
 ) -> Counter[str]:
@@ -235,9 +253,12 @@ def release(
         ]
         if not ids:
             continue
+        mine = sa.and_(messages.c.id.in_(ids), messages.c.status == "sending")
+        if new == "cancelled":
+            log_cancelled(conn, mine, now=now)
         res = conn.execute(
             messages.update()
-            .where(messages.c.id.in_(ids), messages.c.status == "sending")
+            .where(mine)
             .values(status=new, attempts=messages.c.attempts - 1, **extra)
         )
         out[new] += int(res.rowcount)
@@ -275,10 +296,10 @@ def recall(conn: sa.Connection, campaign_id: int, *, now: datetime) -> dict[str,
     Return how many were recalled and how many had already gone (submitted or further) or were
     in flight on a worker at that instant (those finish; the worker re-checks before the next).
     """
+    queued = sa.and_(messages.c.campaign_id == campaign_id, status_is("queued"))
+    log_cancelled(conn, queued, now=now)
     recalled = conn.execute(
-        messages.update()
-        .where(messages.c.campaign_id == campaign_id, status_is("queued"))
-        .values(status="cancelled", cancelled_at=now)
+        messages.update().where(queued).values(status="cancelled", cancelled_at=now)
     ).rowcount
     by_status: dict[str, int] = dict(
         conn.execute(

@@ -19,6 +19,7 @@ from clarion.campaigns.tables import campaigns
 from clarion.consent.service import ConsentIn, record_consent
 from clarion.consent.tables import consent_state
 from clarion.db.types import utcnow
+from clarion.delivery.dispatcher import log_cancelled
 from clarion.delivery.tables import messages
 
 #: Ledger sources of changes the person made themselves (the compliance engine reports an
@@ -79,15 +80,14 @@ def cancel_queued_marketing(
     )
     # Campaign rows take their purpose from the campaign; single sends carry their own kind.
     is_marketing = sa.or_(messages.c.campaign_id.in_(marketing), messages.c.kind == "marketing")
-    res = conn.execute(
-        messages.update()
-        .where(
-            messages.c.workspace_id == workspace_id,
-            messages.c.contact_id == contact_id,
-            messages.c.channel == channel,
-            messages.c.status == "queued",
-            is_marketing,
-        )
-        .values(status="cancelled", cancelled_at=utcnow())
+    theirs = sa.and_(
+        messages.c.workspace_id == workspace_id,
+        messages.c.contact_id == contact_id,
+        messages.c.channel == channel,
+        messages.c.status == "queued",
+        is_marketing,
     )
+    now = utcnow()
+    log_cancelled(conn, theirs, now=now)  # the status history and *.cancelled webhooks
+    res = conn.execute(messages.update().where(theirs).values(status="cancelled", cancelled_at=now))
     return int(res.rowcount or 0)

@@ -2,7 +2,7 @@
 
 Every status change of a message after it was queued already writes a row to
 ``message_attempts`` (append-only, in the same transaction as the change): submitted,
-delivered, failed, expired, uncertain (and ``cancelled`` where a cancel path records it). The
+delivered, failed, expired, uncertain, cancelled (every cancel path logs it). The
 collector reads that log past a cursor instead of hooking every place a status changes, so the
 send path pays nothing for webhooks. ``queued`` is read the same way from the outbox itself:
 a message row is inserted once, queued, with ``queued_at``, so a second cursor over
