@@ -21,7 +21,7 @@ from clarion.campaigns.service import SENDING_STATES
 from clarion.campaigns.tables import campaigns
 from clarion.db.sql import in_values
 from clarion.delivery.leases import live_workers
-from clarion.delivery.outcomes import Failure, fail_or_failover
+from clarion.delivery.outcomes import Failure, fail_or_failover, log_attempts
 from clarion.delivery.tables import (
     DUE_INDEX,
     LANE_DUE_INDEX,
@@ -220,20 +220,8 @@ def campaign_states(conn: sa.Connection, campaign_ids: Collection[int]) -> dict[
 
 def log_cancelled(conn: sa.Connection, where: sa.ColumnElement[bool], *, now: datetime) -> None:
     """Append a ``cancelled`` attempt for each message ``where`` selects, before the UPDATE
-    that cancels them: the attempt log is each message's status history
-    (``GET /v1/messages/{id}``) and the source of the ``*.cancelled`` status webhooks."""
-    conn.execute(
-        message_attempts.insert().from_select(
-            ["message_id", "campaign_id", "route_id", "result", "at"],
-            sa.select(
-                messages.c.id,
-                messages.c.campaign_id,
-                messages.c.route_id,
-                sa.literal("cancelled"),
-                sa.literal(now, type_=message_attempts.c.at.type),
-            ).where(where),
-        )
-    )
+    that cancels them (the status history and the ``*.cancelled`` webhooks read it)."""
+    log_attempts(conn, where, "cancelled", now=now)
 
 
 def release(

@@ -187,6 +187,26 @@ def _record_submitted(
     return n
 
 
+def log_attempts(
+    conn: sa.Connection, where: sa.ColumnElement[bool], result: str, *, now: datetime
+) -> None:
+    """Append an attempt with ``result`` for each message ``where`` selects, set-based (one
+    ``INSERT ... SELECT``). The attempt log is each message's status history and the source of
+    the status webhooks, so every status change writes one."""
+    conn.execute(
+        message_attempts.insert().from_select(
+            ["message_id", "campaign_id", "route_id", "result", "at"],
+            sa.select(
+                messages.c.id,
+                messages.c.campaign_id,
+                messages.c.route_id,
+                sa.literal(result),
+                sa.literal(now, type_=message_attempts.c.at.type),
+            ).where(where),
+        )
+    )
+
+
 def status_in(states: Sequence[str]) -> sa.ColumnElement[bool]:
     """Return ``status IN (...)`` written as ORs: executemany cannot expand an IN list."""
     return sa.or_(*(messages.c.status == s for s in states))

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from clarion.channels.base import Receipt
 from clarion.db.sql import in_values
 from clarion.delivery.bulk import db_time, update_by_id
-from clarion.delivery.outcomes import Failure, fail_or_failover
+from clarion.delivery.outcomes import Failure, fail_or_failover, log_attempts
 from clarion.delivery.tables import message_attempts, messages
 
 DELIVERED = "DELIVRD"
@@ -141,18 +141,7 @@ def _apply(
             [(m, times.setdefault(at, db_time(conn, at))) for m, at in delivered.items()],
         )
         out["delivered"] += n
-        conn.execute(
-            message_attempts.insert().from_select(
-                ["message_id", "campaign_id", "route_id", "result", "at"],
-                sa.select(
-                    messages.c.id,
-                    messages.c.campaign_id,
-                    messages.c.route_id,
-                    sa.literal("delivered"),
-                    sa.literal(now, type_=message_attempts.c.at.type),
-                ).where(in_values(conn, messages.c.id, list(delivered))),
-            )
-        )
+        log_attempts(conn, in_values(conn, messages.c.id, list(delivered)), "delivered", now=now)
     out.update(fail_or_failover(conn, list(failures.values()), now=now, expect=OPEN_STATES))
     return out
 
