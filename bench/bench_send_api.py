@@ -218,6 +218,14 @@ def warm_up(base: str, token: str, reqs: list[tuple[bytes, str]]) -> None:
             c.post("/v1/messages", content=body, headers={"Idempotency-Key": "warm-" + key})
 
 
+def profile(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
+    """Start py-spy on the server (and its children) for the timed run; raw stacks to ``out``."""
+    exe = Path(sys.executable).with_name("py-spy")
+    cmd = [str(exe), "record", "-f", "raw", "--threads", "--subprocesses", "-r", "200"]
+    cmd += ["-d", str(int(seconds)), "-o", out, "--pid", str(pid)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -230,11 +238,14 @@ def run(kind: str, args: argparse.Namespace) -> None:
         reqs = bodies(n, args.contacts, "run")
         with serve(url, args.processes) as (base, pid):
             warm_up(base, token, reqs)
+            spy = profile(pid, args.profile, args.seconds) if args.profile else None
             load0, db0, own0 = os.getloadavg()[0], backend_cpu(url), time.process_time()
             cpu0 = children_cpu(pid)  # the server, and its children when several processes
             latencies, statuses, took = asyncio.run(load(base, token, reqs, args.rate))
             cpu1 = children_cpu(pid)
             own1, db1 = time.process_time(), backend_cpu(url)
+            if spy is not None:
+                spy.wait()
         eng = sa.create_engine(url)
         with eng.connect() as conn:
             stored = conn.execute(
@@ -269,6 +280,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--contacts", type=int, default=10_000)
     p.add_argument("--processes", type=int, default=1, help="clarion serve --processes")
+    p.add_argument("--profile", metavar="PATH", help="py-spy the server's timed run into PATH")
     args = p.parse_args()
     if args.tiny:
         args.rate, args.seconds, args.contacts = 100.0, 2.0, 200

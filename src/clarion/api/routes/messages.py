@@ -9,16 +9,11 @@ answers 201. A refused send (consent, suppression, screening, no route) answers 
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
@@ -29,29 +24,13 @@ from clarion.audit.service import Actor
 from clarion.db.engine import read_only
 from clarion.errors import ClarionError
 from clarion.sending import service
+from clarion.sending.group import transaction, writer_for
 from clarion.sending.service import Enqueued, SendRequest
 from clarion.workspaces.service import require_scope
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 Sender = Annotated[Actor, Depends(require("messages:send"))]
 Reader = Annotated[Actor, Depends(require("messages:read"))]
-
-_SQLITE_GATE = threading.Lock()
-
-
-@contextmanager
-def _transaction(engine: Engine) -> Iterator[sa.Connection]:
-    """Yield a write transaction; on SQLite one request of this process at a time.
-
-    SQLite has one writer and its busy handler sleeps in growing steps, which wastes most of
-    the time the lock is free; queuing on a lock hands it over at once. PostgreSQL is not gated.
-    """
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    with _SQLITE_GATE, engine.begin() as conn:
-        yield conn
 
 
 class MessageBody(BaseModel):
@@ -110,8 +89,8 @@ def _source(actor: Actor) -> str:
 
 
 def _send(engine: Engine, actor: Actor, req: SendRequest) -> Enqueued:
-    with _transaction(engine) as conn:
-        return service.enqueue(conn, actor, req)
+    """Enqueue in the engine's next group commit (see :mod:`clarion.sending.group`)."""
+    return writer_for(engine).run_sync(partial(service.enqueue, actor=actor, req=req))
 
 
 @router.post("", status_code=201, response_model=None)
@@ -138,7 +117,7 @@ def send_route(
 def send_batch_route(body: BatchBody, actor: Sender, engine: EngineDep) -> dict[str, Any]:
     """Send up to 1,000 messages; each is queued or refused on its own (by index)."""
     reqs = [m.to_request(m.idempotency_key, _source(actor)) for m in body.messages]
-    with _transaction(engine) as conn:
+    with transaction(engine) as conn:
         results = service.send_batch(conn, actor, reqs)
     refused = sum(1 for r in results if "error" in r)
     return {"accepted": len(results) - refused, "refused": refused, "results": results}
@@ -224,17 +203,11 @@ class SendFastPath:
             return None
         req = parsed.to_request(None if key is None else key.decode("latin-1"), _source(actor))
         try:
-            loop = asyncio.get_running_loop()
-            out = await loop.run_in_executor(_SENDERS, _send, engine, actor, req)
+            out = await writer_for(engine).run(partial(service.enqueue, actor=actor, req=req))
         except ClarionError as exc:
             return exc.http_status, orjson.dumps(exc.to_dict(), default=str)
         return 201 if out.created else 200, orjson.dumps(out.message)
 
-
-#: Threads the fast path sends on. A plain executor, not anyio's: its capacity limiter and
-#: cancel scopes cost about 0.2 ms of CPU per request. Eight cover PostgreSQL's round trips
-#: (the work itself holds the GIL); SQLite's writes queue on the gate above anyway.
-_SENDERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="clarion-send")
 
 #: Larger bodies (and bodies without a Content-Length) go through the route and its limits.
 MAX_FAST_BODY = 256 * 1024
