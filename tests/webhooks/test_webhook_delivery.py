@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
 from clarion.db.types import utcnow
-from clarion.delivery.tables import messages
+from clarion.delivery.tables import message_attempts, messages
 from clarion.sending.service import SendRequest, get_message, send_message
 from clarion.webhooks import sender
-from clarion.webhooks.collector import QUEUED_CURSOR, advance, collect
+from clarion.webhooks.collector import QUEUED_CURSOR, _window, advance, collect
 from clarion.webhooks.service import (
     callback_secret,
     create_endpoint,
@@ -140,6 +140,40 @@ def test_the_cursor_stops_at_a_recent_gap_and_passes_an_old_one() -> None:
     assert advance(10, [(11, now), (12, now), (14, now), (15, now)], now) == 12
     assert advance(10, [(11, now), (13, old), (14, now)], now) == 14
     assert advance(10, [], now) == 10
+
+
+def test_the_database_walk_of_the_cursor_agrees_with_advance(
+    engine: Engine, actor: Actor, smsc: Any
+) -> None:
+    # given attempt rows with a recent gap after two contiguous ids, and an old gap further on
+    now = utcnow()
+    old = now - timedelta(minutes=5)
+    with engine.begin() as conn:
+        msg = send_message(conn, actor, SendRequest(to="+12025550160", text="Your code is 7"))
+        base = int(conn.execute(sa.select(sa.func.max(message_attempts.c.id))).scalar() or 0)
+        last = base + 1000
+        rows = [(1, now), (2, now), (4, now), (5, now), (7, old), (8, now)]
+        conn.execute(
+            message_attempts.insert(),
+            [
+                {"id": last + i, "message_id": msg["id"], "result": "submitted", "at": at}
+                for i, at in rows
+            ],
+        )
+    # when the collector's window is computed in the database, as a whole and past the gap
+    with engine.connect() as conn:
+        whole = _window(conn, last, 100, now)
+        past_gap = _window(conn, last + 2, 100, now)
+        small = _window(conn, last, 2, now)
+        none = _window(conn, last + 8, 100, now)
+    # then it moves as advance() does over the same rows, and not at all past the newest row
+    walk = [(last + i, at) for i, at in rows]
+    assert whole == (last + 8, advance(last, walk, now)) == (last + 8, last + 2)
+    assert past_gap == (last + 8, advance(last + 2, walk[2:], now)) == (last + 8, last + 2)
+    assert small == (last + 2, last + 2)
+    assert none == (None, last + 8)
+    with engine.connect() as conn:  # the old gap alone does not stop it
+        assert _window(conn, last + 4, 100, now) == (last + 8, last + 8)
 
 
 def test_attempts_re_read_after_a_gap_queue_no_second_delivery(
