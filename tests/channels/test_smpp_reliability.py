@@ -80,6 +80,28 @@ def test_slow_answers_are_waited_for_within_the_window() -> None:
     run(scenario())
 
 
+def test_an_urgent_message_goes_ahead_of_a_queued_batch() -> None:
+    async def scenario() -> None:
+        # given a window of 5 and an SMSC answering after 0.05 s, with 60 campaign messages
+        # queued for window slots (12 rounds: 0.6 s)
+        async with smsc(response_delay=0.05) as sim, connector(sim, window=5) as c:
+            loop = asyncio.get_running_loop()
+            bulk = asyncio.ensure_future(c.send(messages(60)))
+            await asyncio.sleep(0.02)
+            # when an order confirmation is sent urgently while they wait
+            start = loop.time()
+            [urgent] = await c.send(messages(1, prefix="4477111", urgent=True))
+            waited = loop.time() - start
+            results = await bulk
+        # then it takes the next free slot (one round), not the 12th
+        assert urgent.ok and waited < 0.25
+        # and the batch still all goes through, never more than the window at once
+        assert all(r.ok for r in results)
+        assert sim.stats.max_unanswered == 5
+
+    run(scenario())
+
+
 def test_answers_later_than_the_timeout_are_uncertain_and_the_link_survives() -> None:
     async def scenario() -> None:
         # given an SMSC answering after 0.3 s and a client waiting 0.1 s for a response

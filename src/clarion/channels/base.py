@@ -35,6 +35,9 @@ class OutboundMessage:
     #: Text engine options, used only with ``text``.
     national_shift: str | None = None
     replace_lookalikes: bool = False
+    #: Goes ahead of messages that are not, where the channel queues (an SMPP connector's
+    #: window): the transactional lane's order confirmation must not wait behind a campaign.
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

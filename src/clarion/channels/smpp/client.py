@@ -246,6 +246,13 @@ class Connector:
         self._ready: list[Bind] = []
         self._rr = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        #: Urgent messages waiting for a window slot: woken before ``_waiters``, and while any
+        #: wait, a message that is not urgent does not take a slot that frees up.
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        #: Urgent parts inside ``_acquire`` (waiting, or woken and not yet run): counted, not
+        #: read off ``_urgent``, so that a slot freed for a woken urgent part is not taken by
+        #: a new part before the woken one runs.
+        self._urgent_wanting = 0
         self._rate = RateLimiter(config.throughput)
         self.inbound = InboundRouter(
             config, self.stats, on_receipt or on_report, on_mo or on_report
@@ -285,7 +292,7 @@ class Connector:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout)
         self._stopping = True
-        for waiter in self._waiters:
+        for waiter in (*self._urgent, *self._waiters):
             if not waiter.done():
                 waiter.set_result(None)
         await asyncio.gather(*(b.unbind() for b in self.binds), return_exceptions=True)
@@ -316,7 +323,8 @@ class Connector:
         if bind in self._ready:
             self._ready.remove(bind)
             # Let every waiter look again: with no bind left they wait with a deadline.
-            waiters, self._waiters = self._waiters, deque()
+            waiters = (*self._urgent, *self._waiters)
+            self._urgent, self._waiters = deque(), deque()
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
@@ -341,7 +349,7 @@ class Connector:
         if self._idle is not None:
             self._idle.clear()
         try:
-            result = await self._submit_parts(prepared)
+            result = await self._submit_parts(prepared, message.urgent)
         finally:
             self._active -= 1
             if not self._active and self._idle is not None:
@@ -352,11 +360,11 @@ class Connector:
             self.stats.messages_failed += 1
         return result
 
-    async def _submit_parts(self, prepared: Prepared) -> SendResult:
+    async def _submit_parts(self, prepared: Prepared, urgent: bool) -> SendResult:
         ids: list[str] = []
         attempts = 1
         for part in range(len(prepared.tails)):
-            status, value, tries = await self._submit_part(prepared, part)
+            status, value, tries = await self._submit_part(prepared, part, urgent)
             attempts = max(attempts, tries)
             if status:
                 rule = rule_for(status, self.policy) if status > 0 else None
@@ -382,17 +390,24 @@ class Connector:
             attempts=attempts,
         )
 
-    async def _submit_part(self, prepared: Prepared, part: int) -> tuple[int, str, int]:
-        """Return (0, provider id, attempts) or (status, reason, attempts) for one part."""
+    async def _submit_part(
+        self, prepared: Prepared, part: int, urgent: bool = False
+    ) -> tuple[int, str, int]:
+        """Return (0, provider id, attempts) or (status, reason, attempts) for one part.
+
+        An ``urgent`` part goes ahead of the others waiting for a window slot. The throughput
+        limit still applies to it in turn: a slot of the rate, once promised, is kept.
+        """
         cfg = self.config
         deadline = time.monotonic() + cfg.submit_wait
         attempt = 0
         while True:
             attempt += 1
             # Fast path without a coroutine: a free slot now and no rate to wait for.
-            bind_now = None if self._stopping else self._free_slot()
+            yield_to_urgent = self._urgent_wanting and not urgent
+            bind_now = None if self._stopping or yield_to_urgent else self._free_slot()
             try:
-                bind = bind_now or await self._acquire(deadline)
+                bind = bind_now or await self._acquire(deadline, urgent)
             except _NotSent as exc:
                 return NOT_SENT, str(exc), attempt
             if self._rate.must_wait():
@@ -447,13 +462,24 @@ class Connector:
             await asyncio.sleep(delay)
             deadline = time.monotonic() + cfg.submit_wait
 
-    async def _acquire(self, deadline: float) -> Bind:
+    async def _acquire(self, deadline: float, urgent: bool = False) -> Bind:
         """Return a bound transmitter with a free window slot, waiting for one if needed."""
+        if not urgent:
+            return await self._acquire_in_turn(deadline, urgent)
+        self._urgent_wanting += 1
+        try:
+            return await self._acquire_in_turn(deadline, urgent)
+        finally:
+            self._urgent_wanting -= 1
+            if not self._urgent_wanting and self._waiters:
+                self._wake_one()  # one that gave way to us may have a free slot now
+
+    async def _acquire_in_turn(self, deadline: float, urgent: bool) -> Bind:
         loop = asyncio.get_running_loop()
         while True:
             if self._stopping:
                 raise _NotSent("connector stopped")
-            found = self._free_slot()
+            found = self._free_slot() if urgent or not self._urgent_wanting else None
             if found is not None:
                 return found
             count = len(self._ready)
@@ -461,7 +487,7 @@ class Connector:
             if remaining <= 0:
                 raise _NotSent("no bind with a free window in time")
             waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
+            (self._urgent if urgent else self._waiters).append(waiter)
             if count:
                 # Binds are up and merely busy: a response, a timeout or a bind going down
                 # (which wakes every waiter) frees us; no timer needed on this hot path.
@@ -494,12 +520,12 @@ class Connector:
         self._wake_one()
 
     def _wake_one(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        for waiters in (self._urgent, self._waiters):
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
 
     # -- receipts and MO ------------------------------------------------------------------------
     def _track(self, raw_id: str, prepared: Prepared, part: int) -> None:
