@@ -234,7 +234,7 @@ class Worker:
         """Claim, send and write back one small batch of the transactional lane."""
         claimed = await asyncio.to_thread(self._claim_lane, self.held & self.up)
         if claimed:
-            outcomes = await self._send_chunk(claimed)
+            outcomes = await self._send_chunk(claimed, urgent=True)
             await asyncio.to_thread(self._write_outcomes, outcomes, lane=True)
         return len(claimed)
 
@@ -403,20 +403,23 @@ class Worker:
         return claimed
 
     async def _send_chunk(
-        self, chunk: Sequence[dispatcher.Claimed]
+        self, chunk: Sequence[dispatcher.Claimed], *, urgent: bool = False
     ) -> list[tuple[dispatcher.Claimed, SendResult | None]]:
+        """Send a chunk; ``urgent`` (the transactional lane) goes ahead in the connectors'
+        queues of anything the bulk loop has waiting there."""
         # Re-check the campaigns first: a pause or cancel stops the send between chunks.
-        chunk = await asyncio.to_thread(self._drop_stopped, chunk)
+        if any(c.campaign_id is not None for c in chunk):
+            chunk = await asyncio.to_thread(self._drop_stopped, chunk)
         by_connector: dict[str, list[dispatcher.Claimed]] = defaultdict(list)
         for c in chunk:
             by_connector[c.connector].append(c)
         results = await asyncio.gather(
-            *(self._send_connector(name, items) for name, items in by_connector.items())
+            *(self._send_connector(name, items, urgent) for name, items in by_connector.items())
         )
         return [x for r in results for x in r]
 
     async def _send_connector(
-        self, name: str, items: list[dispatcher.Claimed]
+        self, name: str, items: list[dispatcher.Claimed], urgent: bool = False
     ) -> list[tuple[dispatcher.Claimed, SendResult | None]]:
         batch = [
             OutboundMessage(
@@ -425,6 +428,7 @@ class Worker:
                 sender=c.sender,
                 text=c.body,
                 validity=timedelta(seconds=c.validity_s),
+                urgent=urgent,
             )
             for c in items
         ]
