@@ -14,7 +14,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from clarion.contacts.phones import PhoneError, is_region, parse_phone
+import phonenumbers
+
+from clarion.contacts.phones import PhoneError, phone_facts
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
@@ -111,90 +113,172 @@ def clean_contact(
     rec: ContactIn, index: int, default_region: str | None
 ) -> CleanContact | list[Reject]:
     """Return ``rec`` normalised, or the rejects that explain why it cannot be used."""
+    return clean_values(
+        index,
+        rec.external_id,
+        rec.first_name,
+        rec.last_name,
+        rec.phone,
+        rec.email,
+        rec.locale,
+        rec.country,
+        rec.timezone,
+        rec.attributes,
+        rec.tags,
+        rec.identities,
+        default_region,
+    )
+
+
+_SUPPORTED_REGIONS = phonenumbers.SUPPORTED_REGIONS
+_MAX_EXTERNAL_ID = MAX_LEN["external_id"]
+_MAX_FIRST_NAME = MAX_LEN["first_name"]
+_MAX_LAST_NAME = MAX_LEN["last_name"]
+_MAX_EMAIL = MAX_LEN["email"]
+_make_clean = tuple.__new__
+
+# Memos of values that repeat across a file (a few locales, zones and tags): value -> result.
+# Emptied when full; only pure functions of the value are kept.
+_MEMO_MAX = 4096
+_LOCALES: dict[str, str | None] = {}  # stripped locale -> normalised, None: invalid
+_TAGS: dict[str, tuple[str | None, bool]] = {}  # raw tag -> (stripped or None, valid)
+
+
+def _locale(text: str) -> str | None:
+    got = _LOCALES.get(text, _LOCALES)
+    if got is _LOCALES:
+        if len(_LOCALES) >= _MEMO_MAX:
+            _LOCALES.clear()
+        got = _LOCALES[text] = text.replace("_", "-") if _LOCALE.match(text) else None
+    return got  # type: ignore[return-value]
+
+
+def _tag(tag: Any) -> tuple[str | None, bool]:
+    if type(tag) is not str:
+        text = _text(tag)
+        return text, text is None or _TAG.match(text) is not None
+    got = _TAGS.get(tag)
+    if got is None:
+        if len(_TAGS) >= _MEMO_MAX:
+            _TAGS.clear()
+        text = tag.strip() or None
+        got = _TAGS[tag] = (text, text is None or _TAG.match(text) is not None)
+    return got
+
+
+def clean_values(
+    index: int,
+    external_id: Any,
+    first_name: Any,
+    last_name: Any,
+    phone: Any,
+    email: Any,
+    locale: Any,
+    country: Any,
+    timezone: Any,
+    attributes: dict[str, Any],
+    tags: list[Any],
+    identities: dict[str, Any],
+    default_region: str | None,
+    *,
+    attributes_clean: bool = False,
+) -> CleanContact | list[Reject]:
+    """``clean_contact`` on the fields of a ``ContactIn`` given one by one (the import's way).
+
+    ``attributes_clean`` says every key is a string and no value is None or empty, so the
+    dictionary is kept as it is rather than copied without them.
+    """
     # Written out field by field: this runs once per imported row.
     rejects: list[Reject] = []
-    external_id = _text(rec.external_id)
-    if external_id is not None and len(external_id) > MAX_LEN["external_id"]:
-        rejects.append(Reject(index, "external_id", external_id, "too_long"))
-    first_name = _text(rec.first_name)
-    if first_name is not None and len(first_name) > MAX_LEN["first_name"]:
-        rejects.append(Reject(index, "first_name", first_name, "too_long"))
-    last_name = _text(rec.last_name)
-    if last_name is not None and len(last_name) > MAX_LEN["last_name"]:
-        rejects.append(Reject(index, "last_name", last_name, "too_long"))
+    ext = None if external_id is None else _text(external_id)
+    if ext is not None and len(ext) > _MAX_EXTERNAL_ID:
+        rejects.append(Reject(index, "external_id", ext, "too_long"))
+    first = None if first_name is None else _text(first_name)
+    if first is not None and len(first) > _MAX_FIRST_NAME:
+        rejects.append(Reject(index, "first_name", first, "too_long"))
+    last = None if last_name is None else _text(last_name)
+    if last is not None and len(last) > _MAX_LAST_NAME:
+        rejects.append(Reject(index, "last_name", last, "too_long"))
 
-    country = _text(rec.country)
-    if country is not None:
-        country = country.upper()
-        if not is_region(country):
-            rejects.append(Reject(index, "country", rec.country, "unknown_country"))
+    code = None if country is None else _text(country)
+    if code is not None:
+        code = code.upper()
+        if code not in _SUPPORTED_REGIONS:
+            rejects.append(Reject(index, "country", country, "unknown_country"))
 
-    phone = phone_type = phone_region = phone_carrier = phone_tz = None
-    raw_phone = _text(rec.phone)
+    e164 = phone_type = phone_region = phone_carrier = phone_tz = None
+    raw_phone = None if phone is None else _text(phone)
     # With an unknown country the number cannot be read as intended: that reject says it all.
     if raw_phone is not None and not rejects:
-        parsed = parse_phone(raw_phone, country or default_region)
+        region = code or default_region
+        parsed = phone_facts(raw_phone, region.upper() if region else None)
         if isinstance(parsed, PhoneError):
             rejects.append(Reject(index, "phone", raw_phone, parsed.reason))
         else:
-            phone, phone_type, phone_region = parsed.e164, parsed.type, parsed.region
-            phone_carrier, phone_tz = parsed.carrier, parsed.timezone
+            e164, phone_type, phone_region, phone_carrier, phone_tz = parsed
 
-    email = _text(rec.email)
-    if email is not None:
-        email = email.lower()
-        if len(email) > MAX_LEN["email"] or not _EMAIL.match(email):
-            rejects.append(Reject(index, "email", rec.email, "invalid_email"))
+    mail = None if email is None else _text(email)
+    if mail is not None:
+        mail = mail.lower()
+        if len(mail) > _MAX_EMAIL or not _EMAIL.match(mail):
+            rejects.append(Reject(index, "email", email, "invalid_email"))
 
-    locale = _text(rec.locale)
-    if locale is not None:
-        if _LOCALE.match(locale):
-            locale = locale.replace("_", "-")
+    loc = None if locale is None else _text(locale)
+    if loc is not None:
+        normal = _locale(loc)
+        if normal is not None:
+            loc = normal
         else:
-            rejects.append(Reject(index, "locale", rec.locale, "invalid_locale"))
+            rejects.append(Reject(index, "locale", locale, "invalid_locale"))
 
-    tz = _text(rec.timezone)
+    tz = None if timezone is None else _text(timezone)
     if tz is not None and tz not in _zones():
-        rejects.append(Reject(index, "timezone", rec.timezone, "unknown_timezone"))
+        rejects.append(Reject(index, "timezone", timezone, "unknown_timezone"))
 
-    tags = []
-    for tag in rec.tags:
-        text = _text(tag)
+    clean_tags = []
+    for tag in tags:
+        text, valid = _tag(tag)
         if text is None:
             continue
-        if not _TAG.match(text):
+        if not valid:
             rejects.append(Reject(index, "tags", tag, "invalid_tag"))
-        tags.append(text)
+        clean_tags.append(text)
 
-    identities = {}
-    for ns, value in rec.identities.items():
-        ns_text, val_text = _text(ns), _text(value)
-        if ns_text is None or val_text is None:
-            continue
-        if len(ns_text) > 50 or len(val_text) > 300:
-            rejects.append(Reject(index, f"identities.{ns}", value, "too_long"))
-        identities[ns_text.lower()] = val_text
+    ids = {}
+    if identities:
+        for ns, value in identities.items():
+            ns_text, val_text = _text(ns), _text(value)
+            if ns_text is None or val_text is None:
+                continue
+            if len(ns_text) > 50 or len(val_text) > 300:
+                rejects.append(Reject(index, f"identities.{ns}", value, "too_long"))
+            ids[ns_text.lower()] = val_text
 
     if rejects:
         return rejects
-    if external_id is None and phone is None and email is None:
-        return [Reject(index, "phone", rec.phone, "no_identifier")]
-    attributes = {str(k): v for k, v in rec.attributes.items() if v is not None and v != ""}
-    return CleanContact(
-        index,
-        external_id,
-        first_name,
-        last_name,
-        phone,
-        phone_type,
-        phone_region,
-        phone_carrier,
-        phone_tz,
-        email,
-        locale,
-        country,
-        tz,
-        attributes,
-        tags,
-        identities,
+    if ext is None and e164 is None and mail is None:
+        return [Reject(index, "phone", phone, "no_identifier")]
+    if not attributes_clean:
+        attributes = {str(k): v for k, v in attributes.items() if v is not None and v != ""}
+    return _make_clean(
+        CleanContact,
+        (
+            index,
+            ext,
+            first,
+            last,
+            e164,
+            phone_type,
+            phone_region,
+            phone_carrier,
+            phone_tz,
+            mail,
+            loc,
+            code,
+            tz,
+            attributes,
+            clean_tags,
+            ids,
+            (),
+        ),
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberType, carrier, timezone
@@ -88,18 +87,54 @@ class PhoneError:
 
 def parse_phone(raw: str, region: str | None) -> PhoneInfo | PhoneError:
     """Return the E.164 form and facts of ``raw`` read in ``region``, or why it is unusable."""
-    return _parse_cached(raw, region.upper() if region else None)
+    got = phone_facts(raw, region.upper() if region else None)
+    return got if isinstance(got, PhoneError) else PhoneInfo(*got)
 
 
-@lru_cache(maxsize=262_144)
-def _parse_cached(raw: str, region: str | None) -> PhoneInfo | PhoneError:
+#: (E.164, type, region, carrier, time zone): a ``PhoneInfo`` as a plain tuple.
+Facts = tuple[str, str, str | None, str | None, str | None]
+
+# (raw, region) -> facts or error; a plain dict (cheaper than an LRU), emptied when full.
+_PARSED: dict[tuple[str, str | None], Facts | PhoneError] = {}
+_PARSED_MAX = 262_144
+# The separators _SEPARATORS removes, as a table for str.translate (ASCII ones only: anything
+# else left in the number sends it through the regular expressions).
+_DROP_SEPARATORS = str.maketrans("", "", " \t\n\r\x0b\x0c().-/")
+
+
+def phone_facts(raw: str, region: str | None) -> Facts | PhoneError:
+    """Return ``parse_phone``'s answer as a ``Facts`` tuple (``region`` already upper case).
+
+    The importer's entry: it builds no ``PhoneInfo`` per row.
+    """
+    key = (raw, region)
+    got = _PARSED.get(key)
+    if got is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        got = _PARSED[key] = _parse(raw, region)
+    return got
+
+
+def clear_caches() -> None:
+    """Forget every memoised parse (benchmarks measure cold caches with this)."""
+    _PARSED.clear()
+    _FACTS.clear()
+
+
+def _parse(raw: str, region: str | None) -> Facts | PhoneError:
     text = raw.strip()
     if not text:
         return PhoneError(raw, "empty", "no number given")
-    bare = _EXTENSION.sub("", text)
-    if _LETTERS.search(bare):
-        return PhoneError(raw, "letters", "contains letters")
-    compact = _SEPARATORS.sub("", bare)
+    # Digits, "+" and ASCII separators only (nearly every number in a file): no extension and
+    # no letters can be there, and deleting the separators is what _SEPARATORS.sub does.
+    compact = text.translate(_DROP_SEPARATORS)
+    digits = compact[1:] if compact[:1] == "+" else compact
+    if not (digits.isascii() and digits.isdigit()):
+        bare = _EXTENSION.sub("", text)
+        if _LETTERS.search(bare):
+            return PhoneError(raw, "letters", "contains letters")
+        compact = _SEPARATORS.sub("", bare)
     if compact.startswith("00"):
         # 00 is the international prefix almost everywhere; read it as "+" whatever the region.
         compact = "+" + compact[2:]
@@ -107,8 +142,11 @@ def _parse_cached(raw: str, region: str | None) -> PhoneInfo | PhoneError:
         return PhoneError(raw, "no_region", "a national number needs a country to be read in")
     fast = phonefast.classify(compact, region)
     if fast is not None:
-        return _fast_facts(*fast)
-    return _parse_slow(raw, compact, region)
+        return _fast_tuple(*fast)
+    got = _parse_slow(raw, compact, region)
+    if type(got) is PhoneError:
+        return got
+    return (got.e164, got.type, got.region, got.carrier, got.timezone)  # type: ignore[union-attr]
 
 
 def _parse_slow(raw: str, compact: str, region: str | None) -> PhoneInfo | PhoneError:
@@ -165,6 +203,10 @@ def _facts(num: phonenumbers.PhoneNumber, e164: str) -> PhoneInfo | PhoneError:
 
 def _fast_facts(e164: str, cc: int, kind: int, region: str) -> PhoneInfo:
     """Return the facts of a number the fast path found valid (same rules as ``_facts``)."""
+    return PhoneInfo(*_fast_tuple(e164, cc, kind, region))
+
+
+def _fast_tuple(e164: str, cc: int, kind: int, region: str) -> Facts:
     cc_text = str(cc)
     zone = None
     if is_number_type_geographical(kind, cc):
@@ -172,12 +214,12 @@ def _fast_facts(e164: str, cc: int, kind: int, region: str) -> PhoneInfo:
         if zones is not None and len(zones) == 1 and zones[0] != "Etc/Unknown":
             zone = zones[0]
     name = phonefast.carrier_name(e164, cc_text) if kind in _MOBILE_TYPES else ""
-    return PhoneInfo(
-        e164=e164,
-        type=TYPE_NAMES.get(kind, "other"),
-        region=region if region != "001" else None,
-        carrier=name or None,
-        timezone=zone,
+    return (
+        e164,
+        TYPE_NAMES.get(kind, "other"),
+        region if region != "001" else None,
+        name or None,
+        zone,
     )
 
 
