@@ -4,14 +4,17 @@ At a few hundred sends a second, a transaction per send spends as much CPU on BE
 the connection checkout and the hand-over to a thread as on the send itself, and on SQLite
 the one write lock is handed from thread to thread once per send. A :class:`GroupWriter`
 keeps a queue per engine; a writer thread takes whatever is queued (up to ``max_group``
-works), runs each work on one connection in one transaction and commits once. A work's
+works), runs each work on its connection (held while the thread lives) in one transaction and
+commits once. A work's
 caller is answered only after the commit, so an answer still means "persisted".
 
 A work that raises a :class:`~clarion.errors.ClarionError` (a refused send, a bad request)
 has written nothing by then (the send path raises before its first write), so it is answered
 with its error and the group goes on. Any other exception (a database error, a bug) may have
 left the transaction in any state: the group is rolled back and each of its works runs again
-alone, in a transaction of its own, so one bad row never fails the others.
+alone, in a transaction of its own, so one bad row never fails the others. A failed COMMIT is
+the exception: the database may have committed, so the group is answered with the error and
+never run again (a send without an idempotency key would be sent twice).
 """
 
 from __future__ import annotations
@@ -112,24 +115,47 @@ class GroupWriter:
             return [self._queue.popleft() for _ in range(n)]
 
     def _writer(self) -> None:
-        while (group := self._take()) is not None:
-            engine = self._engine()
-            if engine is None:  # the engine is gone: nobody waits on a transaction of it
-                for item in group:
-                    item.error = RuntimeError("the engine was disposed")
-            else:
-                _run_group(engine, group)
-            del engine
-            _answer(group)
+        held: sa.Connection | None = None  # one connection for the thread's life: no checkout
+        try:
+            while (group := self._take()) is not None:
+                engine = self._engine()
+                if engine is None:  # the engine is gone: nobody waits on a transaction of it
+                    for item in group:
+                        item.error = RuntimeError("the engine was disposed")
+                else:
+                    held = _run_group(engine, held, group)
+                del engine
+                _answer(group)
+        finally:
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    held.close()
 
     def pending(self) -> int:
         """Return how many works wait for a writer (for tests and metrics)."""
         return len(self._queue)
 
 
-def _run_group(engine: Engine, group: list[_Item[Any]]) -> None:
-    try:
-        with transaction(engine) as conn:
+def _run_group(
+    engine: Engine, held: sa.Connection | None, group: list[_Item[Any]]
+) -> sa.Connection | None:
+    """Run ``group`` in one transaction on ``held``; return the connection to keep.
+
+    A failure before the commit rolls the group back and runs each work alone through the
+    pool (which checks its connections), on a fresh connection: the held one may be broken.
+    A failed COMMIT is answered as is to every work of the group: the database may have
+    committed it, and running a send again could send it twice.
+    """
+    gate = SQLITE_GATE if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    with gate:
+        try:
+            conn = held if held is not None and not held.closed else engine.connect()
+        except Exception as exc:  # no connection at all: every work says so
+            for item in group:
+                item.error = exc
+            return None
+        try:
+            trans = conn.begin()
             for item in group:
                 try:
                     item.result = item.work(conn)
@@ -137,18 +163,36 @@ def _run_group(engine: Engine, group: list[_Item[Any]]) -> None:
                     if _broken(conn):  # a failed statement turned into an answer: start over
                         raise
                     item.error = exc
-        return
-    except Exception as exc:  # any failure of the group: each work alone, below
-        if len(group) == 1:
-            group[0].result, group[0].error = None, exc
-            return
+        except Exception:  # any failure of the group: each work alone, below
+            _discard(conn)
+        else:
+            try:
+                trans.commit()
+            except Exception as exc:  # outcome unknown: answered, never run again
+                for item in group:
+                    item.result, item.error = None, exc
+                _discard(conn)
+                return None
+            return conn
     for item in group:  # the group was rolled back: run each work in a transaction of its own
         item.result, item.error = None, None
         try:
-            with transaction(engine) as conn:
-                item.result = item.work(conn)
+            with transaction(engine) as single:
+                item.result = item.work(single)
         except Exception as exc:  # answered to that work's caller
             item.error = exc
+    return None
+
+
+def _discard(conn: sa.Connection) -> None:
+    """Roll back and close a connection whose state is unknown; invalidate it if unusable."""
+    try:
+        conn.rollback()
+        conn.close()
+    except Exception:  # broken beyond a rollback: the pool must not hand it out again
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+            conn.close()
 
 
 def _broken(conn: sa.Connection) -> bool:
@@ -192,9 +236,9 @@ _WRITERS_LOCK = threading.Lock()
 
 
 def writer_for(engine: Engine) -> GroupWriter:
-    """Return the engine's group writer: one thread on SQLite, two on PostgreSQL.
+    """Return the engine's group writer: one thread on SQLite, four on PostgreSQL.
 
-    PostgreSQL takes two groups at once (while one waits on a round trip the other runs);
+    PostgreSQL takes several groups at once (while one waits on a round trip another runs);
     SQLite has one write lock, so a second thread would only wait for it.
     """
     found = _WRITERS.get(engine)
@@ -203,6 +247,6 @@ def writer_for(engine: Engine) -> GroupWriter:
     with _WRITERS_LOCK:
         found = _WRITERS.get(engine)
         if found is None:
-            writers = 1 if engine.dialect.name == "sqlite" else 2
+            writers = 1 if engine.dialect.name == "sqlite" else 4
             found = _WRITERS[engine] = GroupWriter(engine, writers=writers)
         return found

@@ -36,6 +36,7 @@ from clarion.compliance.settings import workspace_rules
 from clarion.compliance.suppression import suppressed
 from clarion.contacts.phones import PhoneError, parse_phone
 from clarion.contacts.tables import contact_tags
+from clarion.db.prepared import Prepared
 from clarion.db.types import utcnow
 from clarion.delivery.fallback import attach, parse_policy
 from clarion.delivery.routes import Route, load_routes, pick_route
@@ -234,12 +235,12 @@ def _enqueue(
         "meta": dict(req.metadata),
     }
     if req.idempotency_key is None:
-        mid = int(conn.execute(_INSERT, values).scalar_one())
+        mid = int(_INSERT.scalar(conn, values))
     else:
         # Two requests with one key at once: the unique index lets one in; the other's insert
         # waits for it (PostgreSQL) or for the write lock (SQLite), inserts nothing, and reads
         # the winner's row. No savepoint, no read before the write.
-        inserted = conn.execute(_insert_once(conn), values).scalar()
+        inserted = _INSERT_ONCE[conn.dialect.name].scalar(conn, values)
         if inserted is None:
             found = _by_key(conn, ws, req.idempotency_key)
             if found is None:  # the winner rolled back between our insert and read: rare
@@ -333,24 +334,22 @@ _BY_KEY = sa.select(messages).where(
     messages.c.workspace_id == sa.bindparam("ws"),
     messages.c.idempotency_key == sa.bindparam("key"),
 )
-_INSERT = messages.insert().returning(messages.c.id)
+_INSERT = Prepared(messages.insert().returning(messages.c.id))
 _KEYED = {"workspace_id", "idempotency_key"}
 #: INSERT ... ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id, per dialect:
 #: the partial unique index is the arbiter, so its predicate is repeated.
 _INSERT_ONCE = {
-    name: dialect.insert(messages)
-    .on_conflict_do_nothing(
-        index_elements=[messages.c.workspace_id, messages.c.idempotency_key],
-        index_where=messages.c.idempotency_key.isnot(None),
+    name: Prepared(
+        dialect.insert(messages)
+        .on_conflict_do_nothing(
+            index_elements=[messages.c.workspace_id, messages.c.idempotency_key],
+            index_where=messages.c.idempotency_key.isnot(None),
+        )
+        .returning(messages.c.id)
     )
-    .returning(messages.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _TAGS = sa.select(contact_tags.c.tag).where(contact_tags.c.contact_id == sa.bindparam("cid"))
-
-
-def _insert_once(conn: sa.Connection) -> Any:
-    return _INSERT_ONCE[conn.dialect.name]
 
 
 def _by_key(conn: sa.Connection, workspace_id: int, key: str) -> dict[str, Any] | None:
