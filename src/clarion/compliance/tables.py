@@ -55,8 +55,11 @@ compliance_send_log = sa.Table(
     "compliance_send_log",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("workspace_id", sa.ForeignKey("workspaces.id"), nullable=False),
-    sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    # No foreign keys (migration 0022): the check key-share locked the contact and the
+    # workspace for every row of every submit batch. Deleting a contact deletes its rows by
+    # a trigger on ``contacts``; workspaces are never deleted.
+    sa.Column("workspace_id", BigId, nullable=False),
+    sa.Column("contact_id", BigId, nullable=False),
     sa.Column("channel", sa.String(20), nullable=False),
     sa.Column("purpose", sa.String(20), nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=False),
