@@ -92,6 +92,46 @@ def test_whatever_the_fast_path_accepts_the_library_reads_the_same(
     assert phones._fast_facts(*fast) == slow
 
 
+@settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(written_numbers())
+def test_whatever_the_fast_path_refuses_the_library_refuses_for_the_same_reason(
+    case: tuple[str, str | None],
+) -> None:
+    # given a number written in one of the shapes the fast path knows
+    compact, region = case
+    # when the fast path decides it
+    got = phonefast.decide(compact, region)
+    # then a refusal is the library's, reason and wording (and an acceptance its answer)
+    if got is None:
+        return
+    phones.clear_caches()
+    slow = phones._parse_slow(compact, compact, region)
+    if len(got) == 4:
+        assert phones._fast_facts(*got) == slow
+        return
+    assert isinstance(slow, phones.PhoneError), (compact, region, got, slow)
+    assert phones._parse(compact, region) == slow
+
+
+@pytest.mark.parametrize(
+    ("compact", "region", "reason"),
+    [
+        ("2125550100", "GB", "invalid_number"),  # a US number read in Great Britain
+        ("+1555010", None, "too_short"),
+        ("+4477123456789012", None, "too_long"),
+        ("5550100123", "US", "invalid_number"),
+    ],
+)
+def test_common_invalid_numbers_are_refused_by_the_fast_path_as_the_library_does(
+    compact: str, region: str | None, reason: str
+) -> None:
+    got = phonefast.decide(compact, region)
+    assert got is not None and got[0] == reason, got
+    slow = phones._parse_slow(compact, compact, region)
+    assert isinstance(slow, phones.PhoneError) and slow.reason == reason
+    assert phones._parse(compact, region) == slow
+
+
 @pytest.mark.parametrize(
     ("compact", "region"),
     [

@@ -248,15 +248,29 @@ def classify(compact: str, region: str | None) -> tuple[str, int, int, str] | No
     None means only "not decided here": the caller asks the full library, which also words the
     reason when the number is invalid.
     """
+    got = decide(compact, region)
+    return got if got is not None and len(got) == 4 else None
+
+
+def decide(compact: str, region: str | None) -> tuple[str, int, int, str] | tuple[str, int] | None:
+    """Return ``classify``'s answer, or (reason, calling code) for a number the library refuses.
+
+    The reason is what ``is_possible_number_with_reason`` says (too_short, too_long,
+    invalid_length), or invalid_number when the number is in no range of its country. Only
+    for the shapes ``split`` reads exactly as the library does; None: not decided here.
+    """
     got = split(compact, region)
     if got is None:
         return None
     main, nsn = got
-    if main.possible_result(nsn) not in ("possible", "local_only"):
-        return None
+    possible = main.possible_result(nsn)
+    if possible != "possible" and possible != "local_only":
+        if not main.possible or main.possible[0] == -1:
+            return None  # the library's own corner cases: let it speak
+        return possible, main.cc
     found = region_and_type(main, nsn)
     if found is None or found[1] == PhoneNumberType.UNKNOWN:
-        return None
+        return "invalid_number", main.cc
     code, kind = found
     return f"+{main.cc_text}{nsn}", main.cc, kind, code
 
@@ -284,29 +298,44 @@ def _carrier_data() -> dict[str, dict[str, str]]:
     return carrierdata.CARRIER_DATA
 
 
-def time_zones(e164: str, cc_text: str) -> tuple[str, ...] | None:
-    """Return timezone.time_zones_for_geographical_number's answer (None: the unknown zone).
+@lru_cache(maxsize=2)
+def _prefix_index(table: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Return (keys, every proper prefix of a key) of a prefix table (carriers: with "en")."""
+    if table == "tz":
+        keys = frozenset(_tz_data())
+    else:
+        keys = frozenset(k for k, names in _carrier_data().items() if "en" in names)
+    return keys, frozenset(k[:i] for k in keys for i in range(1, len(k)))
 
-    The library tries every prefix length from the longest down; only lengths that occur among
-    the table's keys for this calling code can match, so only those are tried.
+
+def _longest_key(table: str, digits: str, cc_text: str) -> str | None:
+    """Return the longest key of ``table`` that starts ``digits`` (the library's lookup).
+
+    The library tries every prefix length from the longest down; here the prefixes are walked
+    up from the shortest key length of the calling code, stopping as soon as no longer key can
+    start with what has been read.
     """
-    digits = e164[1:]
-    data = _tz_data()
-    for size in _key_lengths("tz", cc_text):
-        found = data.get(digits[:size])
-        if found is not None and size <= len(digits):
-            return found
-    return None
+    lengths = _key_lengths(table, cc_text)
+    if not lengths:
+        return None
+    keys, prefixes = _prefix_index(table)
+    best = None
+    for size in range(lengths[-1], min(lengths[0], len(digits)) + 1):
+        head = digits[:size]
+        if head in keys:
+            best = head
+        if head not in prefixes:
+            break
+    return best
+
+
+def time_zones(e164: str, cc_text: str) -> tuple[str, ...] | None:
+    """Return timezone.time_zones_for_geographical_number's answer (None: the unknown zone)."""
+    key = _longest_key("tz", e164[1:], cc_text)
+    return None if key is None else _tz_data()[key]
 
 
 def carrier_name(e164: str, cc_text: str) -> str:
     """Return carrier.name_for_valid_number(number, "en") (empty when there is none)."""
-    digits = e164[1:]
-    data = _carrier_data()
-    for size in _key_lengths("carrier", cc_text):
-        names = data.get(digits[:size])
-        if names is not None and size <= len(digits):
-            name = names.get("en")
-            if name is not None:
-                return name
-    return ""
+    key = _longest_key("carrier", e164[1:], cc_text)
+    return "" if key is None else _carrier_data()[key]["en"]

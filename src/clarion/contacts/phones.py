@@ -140,9 +140,14 @@ def _parse(raw: str, region: str | None) -> Facts | PhoneError:
         compact = "+" + compact[2:]
     if not compact.startswith("+") and not region:
         return PhoneError(raw, "no_region", "a national number needs a country to be read in")
-    fast = phonefast.classify(compact, region)
+    fast = phonefast.decide(compact, region)
     if fast is not None:
-        return _fast_tuple(*fast)
+        if len(fast) == 4:
+            return _fast_tuple(*fast)
+        reason, cc = fast
+        if reason == "invalid_number":
+            return PhoneError(raw, reason, _INVALID_NUMBER)
+        return PhoneError(raw, reason, f"{reason.replace('_', ' ')} for +{cc}")  # as _parse_slow
     got = _parse_slow(raw, compact, region)
     if type(got) is PhoneError:
         return got
@@ -171,6 +176,7 @@ def _parse_slow(raw: str, compact: str, region: str | None) -> PhoneInfo | Phone
     return facts
 
 
+_INVALID_NUMBER = "not in any range allocated by its country"
 # E.164 -> facts; a plain dict (the parsed number is not hashable), emptied when full.
 _FACTS: dict[str, PhoneInfo | PhoneError] = {}
 _FACTS_MAX = 262_144
@@ -179,7 +185,7 @@ _FACTS_MAX = 262_144
 def _facts(num: phonenumbers.PhoneNumber, e164: str) -> PhoneInfo | PhoneError:
     kind = phonenumbers.number_type(num)
     if kind == PhoneNumberType.UNKNOWN:
-        return PhoneError(e164, "invalid_number", "not in any range allocated by its country")
+        return PhoneError(e164, "invalid_number", _INVALID_NUMBER)
     # Most calling codes belong to one region; only shared ones (+1, +44, +7, ...) need the
     # per-region pattern search that region_code_for_number does.
     cc = num.country_code or 0
