@@ -111,3 +111,44 @@ def copy_rows(
         raise sa.exc.IntegrityError(statement, None, exc) from exc
     finally:
         cursor.close()
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_line(values: Sequence[str | None]) -> str:
+    """Return one line of COPY text format (tab-separated, ``\\N`` for NULL) for ``values``.
+
+    Only strings (or None): callers format other values once per batch. A whole batch built
+    this way and sent with ``copy_text`` costs the client a third of psycopg's ``write_row``,
+    which dumps every value through its type adapter (a timestamp per row, measured at 14% of
+    the import's main process).
+    """
+    line = "\t".join(["\\N" if v is None else v for v in values])
+    # Unless a value holds a backslash, tab, newline or carriage return, the only backslashes
+    # are the NULL markers and the only tabs the separators: then nothing needs escaping.
+    if (
+        line.count("\\") != values.count(None)
+        or line.count("\t") != len(values) - 1
+        or "\n" in line
+        or "\r" in line
+    ):
+        line = "\t".join(["\\N" if v is None else v.translate(_COPY_ESCAPES) for v in values])
+    return line + "\n"
+
+
+def copy_text(
+    conn: sa.Connection, table: str, columns: Sequence[str], lines: Sequence[str]
+) -> None:
+    """COPY ``lines`` (from ``copy_line``, in ``columns`` order) into ``table`` (PostgreSQL)."""
+    cursor = _psycopg(conn).cursor()
+    names = ", ".join(f'"{c}"' for c in columns)
+    statement = f"COPY {table} ({names}) FROM STDIN"
+    try:
+        with cursor.copy(statement) as copy:
+            for start in range(0, len(lines), 2000):
+                copy.write("".join(lines[start : start + 2000]))
+    except psycopg.errors.IntegrityError as exc:
+        raise sa.exc.IntegrityError(statement, None, exc) from exc
+    finally:
+        cursor.close()

@@ -34,9 +34,16 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from clarion.contacts.bulk import array_text, copy_rows, driver_rows, json_text, next_ids
+from clarion.contacts.bulk import (
+    array_text,
+    copy_line,
+    copy_text,
+    driver_rows,
+    json_text,
+    next_ids,
+)
 from clarion.contacts.cleaning import CleanContact
-from clarion.contacts.tables import contact_identities, contact_tags, contacts
+from clarion.contacts.tables import contact_identities, contacts
 
 #: Profile columns a record can set, in table order.
 PROFILE = (
@@ -64,6 +71,7 @@ _SELECT_SQL = ", ".join(_SELECT_NAMES)
 _SELECT_SQL_PG = _SELECT_SQL.replace("attributes", "attributes::text AS attributes")
 _stored_profile = operator.itemgetter(*PROFILE)
 _profile_of = operator.attrgetter(*PROFILE)
+_ext_of = operator.attrgetter("external_id")
 _phone_of = operator.attrgetter("phone")
 _email_of = operator.attrgetter("email")
 
@@ -232,11 +240,143 @@ def merge_contacts(
     *,
     source: str,
     now: datetime,
+    insert_first: bool = False,
 ) -> MergeResult:
-    """Merge ``records`` into the workspace's contacts (see the module doc for precedence)."""
+    """Merge ``records`` into the workspace's contacts (see the module doc for precedence).
+
+    With ``insert_first``, the groups that would be new people if none of their keys were
+    stored are inserted first, each skipped by the database if one of its keys is taken
+    (``ON CONFLICT DO NOTHING``, whose unique-index check is the lookup); only the skipped
+    ones, and groups that are not plainly one new person, go through the lookups below. The
+    outcome is the same; an import of mostly new people saves three index lookups per record.
+    """
     if not records:
         return MergeResult([], [], 0)
     groups, group_ext, dropped = _link(records)
+    if not insert_first:
+        ids, outcomes, conflicts, fresh = _merge_linked(
+            conn, workspace_id, records, groups, group_ext, dropped, source, now
+        )
+    else:
+        ids = [0] * len(records)
+        outcomes = ["merged"] * len(records)
+        fresh = []
+        rest = _insert_first(
+            conn, workspace_id, records, groups, dropped, source, now, ids, outcomes, fresh
+        )
+        conflicts = 0
+        if rest:
+            # The rest share no key with the groups just inserted, except keys linking
+            # dropped: those are now stored, and counted as the same conflict by the lookups.
+            part = [records[i] for i in rest]
+            part_ids, part_outcomes, conflicts, part_fresh = _merge_linked(
+                conn, workspace_id, part, *_link(part), source, now
+            )
+            for i, cid, outcome in zip(rest, part_ids, part_outcomes, strict=True):
+                ids[i] = cid
+                outcomes[i] = outcome
+            fresh.extend(part_fresh)
+    add_tags_and_identities(conn, workspace_id, records, ids, now, fresh=set(fresh))
+    return MergeResult(ids, outcomes, conflicts)
+
+
+def _insert_first(
+    conn: sa.Connection,
+    workspace_id: int,
+    records: Sequence[CleanContact],
+    groups: dict[int, list[int]],
+    dropped: set[tuple[int, str]],
+    source: str,
+    now: datetime,
+    ids: list[int],
+    outcomes: list[str],
+    fresh: list[int],
+) -> list[int]:
+    """Insert the groups that are plainly new people unless a key is taken; return the rest.
+
+    A group qualifies when no key of it was dropped by linking and its records agree on each
+    key (one external id, one phone, one email at most): then it is created, with the values
+    the lookup path would give it, exactly when no stored contact holds any of its keys, and
+    that is what the insert's unique indexes decide. ``ids``, ``outcomes`` and ``fresh`` are
+    filled in for the groups inserted; positions of all other records are returned, sorted.
+    """
+    dropped_at = {i for i, _ in dropped}
+    new: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    new_members: list[list[int]] = []
+    rest: list[int] = []
+    for members in groups.values():
+        if len(members) == 1:
+            i = members[0]
+            if i in dropped_at:
+                rest.append(i)
+                continue
+            r = records[i]
+            new.append((_profile_of(r), r.attributes))
+        elif any(i in dropped_at for i in members) or not _agree_on_keys(records, members):
+            rest.extend(members)
+            continue
+        else:
+            new.append(_new_person(records, members, {}))
+        new_members.append(members)
+    got = _insert_unless_taken(conn, workspace_id, new, source, now) if new else []
+    for members, cid in zip(new_members, got, strict=True):
+        if cid is None:
+            rest.extend(members)
+            continue
+        for i in members:
+            ids[i] = cid
+        outcomes[members[0]] = "created"
+        fresh.append(cid)
+    rest.sort()
+    return rest
+
+
+def _agree_on_keys(records: Sequence[CleanContact], members: list[int]) -> bool:
+    """Return whether the records hold at most one value of each key kind between them."""
+    for attr in (_ext_of, _phone_of, _email_of):
+        values = {v for i in members if (v := attr(records[i])) is not None}
+        if len(values) > 1:
+            return False
+    return True
+
+
+def _new_person(
+    records: Sequence[CleanContact], members: list[int], skips: dict[int, set[str]]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Return the profile values and attributes of a new contact made of ``members``.
+
+    Later records overwrite earlier ones where they have a value; ``skips`` names the keys
+    (phone, email) of a record that are not used, with a skipped phone's facts.
+    """
+    fields: dict[str, Any] = dict.fromkeys(PROFILE)
+    attrs: dict[str, Any] = {}
+    for i in members:
+        r = records[i]
+        skip = skips.get(i, ())
+        for f, value in zip(PROFILE, _profile_of(r), strict=True):
+            if value is None or f in skip:
+                continue
+            if f in _PHONE_FACTS and (r.phone is None or "phone" in skip):
+                continue
+            fields[f] = value
+        attrs.update(r.attributes)
+    return tuple(fields[f] for f in PROFILE), attrs
+
+
+def _merge_linked(
+    conn: sa.Connection,
+    workspace_id: int,
+    records: Sequence[CleanContact],
+    groups: dict[int, list[int]],
+    group_ext: list[str | None],
+    dropped: set[tuple[int, str]],
+    source: str,
+    now: datetime,
+) -> tuple[list[int], list[str], int, list[int]]:
+    """Merge linked records by looking their keys up; return ids, outcomes, conflicts, new ids.
+
+    Tags and identities are left to the caller.
+    """
     stored, maps = _existing(conn, workspace_id, records)
 
     # Match each group to a stored contact, external id > phone > email; merge same targets.
@@ -281,24 +421,15 @@ def merge_contacts(
         if target is None:
             # A new person. Usually no stored contact owns any of its keys; if one does (it
             # has another external id) or the key was dropped by linking, that key is skipped.
-            fields: dict[str, Any] = dict.fromkeys(PROFILE)
-            attrs: dict[str, Any] = {}
+            skips: dict[int, set[str]] = {}
             for i in members:
                 r = records[i]
-                skip = set()
                 for key, found in zip(_KEYS[1:], maps[1:], strict=True):
                     value = getattr(r, key)
                     if value is not None and (value in found or (i, key) in dropped):
-                        skip.add(key)
+                        skips.setdefault(i, set()).add(key)
                         conflicts += 1
-                for f, value in zip(PROFILE, _profile_of(r), strict=True):
-                    if value is None or f in skip:
-                        continue
-                    if f in _PHONE_FACTS and (r.phone is None or "phone" in skip):
-                        continue
-                    fields[f] = value
-                attrs.update(r.attributes)
-            inserts.append((tuple(fields[f] for f in PROFILE), attrs))
+            inserts.append(_new_person(records, members, skips))
             insert_members.append(members)
             outcomes[members[0]] = "created"
             continue
@@ -340,15 +471,14 @@ def merge_contacts(
 
     new_ids: list[int] = []
     if inserts:
-        new_ids = _insert(conn, workspace_id, inserts, source, now)
+        new_ids = [int(cid) for cid in _insert(conn, workspace_id, inserts, source, now)]
         for members, new_id in zip(insert_members, new_ids, strict=True):
             for i in members:
-                ids[i] = int(new_id)
+                ids[i] = new_id
     if updates:
         # Keys named like columns become the SET clause of the executemany.
         conn.execute(contacts.update().where(contacts.c.id == sa.bindparam("_id")), updates)
-    add_tags_and_identities(conn, workspace_id, records, ids, now, fresh=set(new_ids))
-    return MergeResult(ids, outcomes, conflicts)
+    return ids, outcomes, conflicts, new_ids
 
 
 #: Columns of a new contact, in the order ``_insert`` writes them.
@@ -363,24 +493,25 @@ def _insert(
     now: datetime,
 ) -> list[int]:
     """Insert new contacts (profile values in PROFILE order, attributes) and return their ids."""
-    # Rows go to the driver as tuples: SQLAlchemy's per-row parameter processing costs more
-    # than the insert itself at this volume. The values are what the column types would bind:
-    # JSON text for attributes, and on SQLite the naive-UTC text sqlite3 makes of a datetime.
+    # Rows go to the driver as tuples (or COPY text): SQLAlchemy's per-row parameter
+    # processing costs more than the insert itself at this volume. The values are what the
+    # column types would bind: JSON text for attributes, and on SQLite the naive-UTC text
+    # sqlite3 makes of a datetime.
     pg = conn.dialect.name == "postgresql"
-    stamp: Any = now if pg else now.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    if pg:
+        # Ids come from the sequence first, so the rows can be COPYed with them.
+        ids = next_ids(conn, contacts, len(new))
+        head, stamp = str(workspace_id), now.isoformat()
+        lines = [
+            copy_line((str(cid), head, *profile, json_text(attrs), source, stamp, stamp))
+            for cid, (profile, attrs) in zip(ids, new, strict=True)
+        ]
+        copy_text(conn, "contacts", ["id", *_INSERT_COLUMNS], lines)
+        return ids
+    stamp = _sqlite_stamp(now)
     rows = [
         (workspace_id, *profile, json_text(attrs), source, stamp, stamp) for profile, attrs in new
     ]
-    if pg:
-        # Ids come from the sequence first, so the rows can be COPYed with them.
-        ids = next_ids(conn, contacts, len(rows))
-        copy_rows(
-            conn,
-            contacts,
-            ["id", *_INSERT_COLUMNS],
-            [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)],
-        )
-        return ids
     sql = (
         f"INSERT INTO contacts ({', '.join(_INSERT_COLUMNS)}) "
         f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
@@ -410,6 +541,72 @@ def _insert(
     return ids
 
 
+def _sqlite_stamp(now: datetime) -> str:
+    return now.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+#: The staging table of ``_insert_unless_taken`` on PostgreSQL: one per session, always empty
+#: between statements (the insert empties it; a failed transaction rolls its rows back).
+_STAGE = "pg_temp.clarion_contacts_stage"
+_STAGE_COLUMNS = ("id", *PROFILE, "attributes")
+_STAGE_DDL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE.split('.')[1]} (id bigint, "
+    + ", ".join(f"{f} text" for f in PROFILE)
+    + ", attributes text)"
+)
+_STAGE_INSERT = (
+    f"WITH s AS (DELETE FROM {_STAGE} RETURNING *) "
+    f"INSERT INTO contacts (id, {', '.join(_INSERT_COLUMNS)}) "
+    f"SELECT s.id, %s, {', '.join('s.' + f for f in PROFILE)}, s.attributes::jsonb, %s, %s, %s "
+    "FROM s ORDER BY s.id ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def _insert_unless_taken(
+    conn: sa.Connection,
+    workspace_id: int,
+    new: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    source: str,
+    now: datetime,
+) -> list[int | None]:
+    """Insert new contacts whose keys are all free; return their ids (None: a key is taken).
+
+    The database skips a row that would break a unique key (``ON CONFLICT DO NOTHING``): its
+    unique-index check is the lookup. On PostgreSQL the rows are COPYed into a temporary
+    table (no indexes, no WAL) and inserted from there by one statement; on SQLite they get
+    the next ids (the transaction holds the write lock) and the ids present afterwards are
+    the rows inserted.
+    """
+    if conn.dialect.name == "postgresql":
+        ids = next_ids(conn, contacts, len(new))
+        conn.exec_driver_sql(_STAGE_DDL)
+        lines = [
+            copy_line((str(cid), *profile, json_text(attrs)))
+            for cid, (profile, attrs) in zip(ids, new, strict=True)
+        ]
+        copy_text(conn, _STAGE, _STAGE_COLUMNS, lines)
+        got = driver_rows(conn, _STAGE_INSERT, (workspace_id, source, now, now))
+        inserted = {int(row[0]) for row in got}
+    else:
+        before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM contacts").scalar_one()
+        ids = list(range(before + 1, before + 1 + len(new)))
+        stamp = _sqlite_stamp(now)
+        sql = (
+            f"INSERT INTO contacts (id, {', '.join(_INSERT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * (1 + len(_INSERT_COLUMNS)))}) ON CONFLICT DO NOTHING"
+        )
+        conn.exec_driver_sql(
+            sql,
+            [
+                (cid, workspace_id, *profile, json_text(attrs), source, stamp, stamp)
+                for cid, (profile, attrs) in zip(ids, new, strict=True)
+            ],
+        )
+        found = conn.exec_driver_sql("SELECT id FROM contacts WHERE id > ?", (before,))
+        inserted = {int(row[0]) for row in found}
+    return [cid if cid in inserted else None for cid in ids]
+
+
 def add_tags_and_identities(
     conn: sa.Connection,
     workspace_id: int,
@@ -430,7 +627,8 @@ def add_tags_and_identities(
         if fresh and tags:
             new_tags = sorted(t for t in tags if t[0] in fresh)
             if new_tags:
-                copy_rows(conn, contact_tags, ["contact_id", "tag"], new_tags)
+                lines = [copy_line((str(cid), tag)) for cid, tag in new_tags]
+                copy_text(conn, "contact_tags", ["contact_id", "tag"], lines)
                 tags.difference_update(new_tags)
         _add_pg(conn, workspace_id, tags, idents, now)
         return

@@ -103,12 +103,31 @@ def upsert_contacts(
     return result
 
 
+@dataclass
+class InsertFirst:
+    """Whether a bulk writer tries inserting new people before looking their keys up.
+
+    An import of mostly new people (the first one into a workspace) is cheaper inserting
+    first: the unique indexes do the lookups (``merge_contacts(insert_first=True)``). A
+    re-import of known people would attempt each insert in vain before the lookups, so the
+    choice follows the previous batch: insert first while at least half of its people were new.
+    """
+
+    enabled: bool = True
+
+    def update(self, outcomes: Sequence[str]) -> None:
+        created = sum(1 for o in outcomes if o == "created")
+        people = sum(1 for o in outcomes if o != "merged")
+        self.enabled = 2 * created >= people
+
+
 def apply_clean(
     conn: sa.Connection,
     workspace_id: int,
     clean: Sequence[CleanContact],
     *,
     source: str,
+    insert_first: InsertFirst | None = None,
 ) -> tuple[Counter[str], list[int]]:
     """Merge already-cleaned records in batches; return outcome counts and ids (no audit)."""
     counts: Counter[str] = Counter()
@@ -116,7 +135,10 @@ def apply_clean(
     now = utcnow()
     for start in range(0, len(clean), BATCH):
         part = clean[start : start + BATCH]
-        res = merge_contacts(conn, workspace_id, part, source=source, now=now)
+        first = insert_first is not None and insert_first.enabled
+        res = merge_contacts(conn, workspace_id, part, source=source, now=now, insert_first=first)
+        if insert_first is not None:
+            insert_first.update(res.outcomes)
         counts.update(res.outcomes)
         if res.key_conflicts:
             counts["key_conflicts"] += res.key_conflicts
