@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
+from phonenumbers.phonenumberutil import _number_type_helper
 
 from clarion.contacts import phonefast, phones
 
@@ -168,3 +169,23 @@ def test_the_common_shapes_take_the_fast_path_and_agree(compact: str, region: st
 )
 def test_unusual_shapes_are_left_to_the_library(compact: str, region: str | None) -> None:
     assert phonefast.classify(compact, region) is None
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(EXAMPLES), st.data())
+def test_the_number_type_of_a_plan_is_the_librarys(
+    example: tuple[str, int, str], data: st.DataObject
+) -> None:
+    # given a national number of a region, as in its examples or with digits changed
+    region, _cc, nsn = example
+    digits = list(nsn)
+    for _ in range(data.draw(st.integers(0, 3))):
+        at = data.draw(st.integers(0, len(digits) - 1))
+        digits[at] = data.draw(st.sampled_from("0123456789"))
+    nsn = "".join(digits) + data.draw(st.text("0123456789", max_size=2))
+    plan = phonefast.plan_for(region)
+    assert plan is not None
+    # when its type is found with the plan's one-pattern-per-length
+    # then it is the type the library's helper finds with the region's metadata
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+    assert plan.number_type(nsn) == _number_type_helper(nsn, meta), (region, nsn)

@@ -55,13 +55,6 @@ class _Desc:
     lengths: frozenset[int]  # empty: no length filter
     pattern: re.Pattern[str] | None
 
-    def matches(self, nsn: str) -> bool:
-        if self.pattern is None:
-            return False
-        if self.lengths and len(nsn) not in self.lengths:
-            return False
-        return self.pattern.fullmatch(nsn) is not None
-
 
 def _desc(desc: PhoneNumberDesc | None) -> _Desc:
     if desc is None or not desc.national_number_pattern:
@@ -87,9 +80,7 @@ class Plan:
     prefix_has_transform: bool
     idd: re.Pattern[str] | None
     leading_digits: re.Pattern[str] | None
-    special_by_length: dict[int, tuple[tuple[re.Pattern[str], int], ...]] = field(
-        default_factory=dict, compare=False
-    )
+    type_by_length: dict[int, re.Pattern[str] | None] = field(default_factory=dict, compare=False)
 
     def possible_result(self, nsn: str) -> str:
         """Return _test_number_length(nsn, metadata) for type UNKNOWN, by name."""
@@ -107,28 +98,52 @@ class Plan:
         return "possible" if n in self.possible[1:] else "invalid_length"
 
     def number_type(self, nsn: str) -> int:
-        """Return phonenumberutil._number_type_helper(nsn, metadata)."""
-        if not self.general.matches(nsn):
+        """Return phonenumberutil._number_type_helper(nsn, metadata).
+
+        One regular expression per length of ``nsn`` decides: the general pattern as a
+        lookahead, then one named alternative per type in the library's order (the first
+        alternative that matches the whole number is the type the library would find).
+        """
+        n = len(nsn)
+        pattern = self.type_by_length.get(n, self)
+        if pattern is self:
+            pattern = self.type_by_length[n] = self._type_pattern(n)
+        if pattern is None:
             return PhoneNumberType.UNKNOWN
-        special = self.special_by_length.get(len(nsn))
-        if special is None:
-            # The special types whose lengths allow this one, in the library's order.
-            special = tuple(
-                (desc.pattern, kind)
-                for desc, kind in self.special
-                if desc.pattern is not None and (not desc.lengths or len(nsn) in desc.lengths)
-            )
-            self.special_by_length[len(nsn)] = special
-        for pattern, kind in special:
-            if pattern.fullmatch(nsn) is not None:
-                return kind
-        if self.fixed.matches(nsn):
-            if self.same_mobile_and_fixed or self.mobile.matches(nsn):
-                return PhoneNumberType.FIXED_LINE_OR_MOBILE
-            return PhoneNumberType.FIXED_LINE
-        if not self.same_mobile_and_fixed and self.mobile.matches(nsn):
-            return PhoneNumberType.MOBILE
-        return PhoneNumberType.UNKNOWN
+        found = pattern.fullmatch(nsn)  # type: ignore[union-attr]
+        if found is None:
+            return PhoneNumberType.UNKNOWN
+        return int(found.lastgroup[1:])  # type: ignore[index]
+
+    def _type_pattern(self, n: int) -> re.Pattern[str] | None:
+        def usable(desc: _Desc) -> bool:
+            return desc.pattern is not None and (not desc.lengths or n in desc.lengths)
+
+        if not usable(self.general):
+            return None
+        alternatives = [
+            (kind, desc.pattern.pattern)  # type: ignore[union-attr]
+            for desc, kind in self.special
+            if usable(desc)
+        ]
+        fixed = self.fixed.pattern.pattern if usable(self.fixed) else None  # type: ignore[union-attr]
+        mobile = self.mobile.pattern.pattern if usable(self.mobile) else None  # type: ignore[union-attr]
+        if self.same_mobile_and_fixed:
+            if fixed is not None:
+                alternatives.append((PhoneNumberType.FIXED_LINE_OR_MOBILE, fixed))
+        else:
+            if fixed is not None and mobile is not None:
+                both = f"(?=(?:{mobile})\\Z)(?:{fixed})"
+                alternatives.append((PhoneNumberType.FIXED_LINE_OR_MOBILE, both))
+            if fixed is not None:
+                alternatives.append((PhoneNumberType.FIXED_LINE, fixed))
+            if mobile is not None:
+                alternatives.append((PhoneNumberType.MOBILE, mobile))
+        if not alternatives:
+            return None
+        general = self.general.pattern.pattern  # type: ignore[union-attr]
+        body = "|".join(f"(?P<t{kind}>{text})" for kind, text in alternatives)
+        return re.compile(f"(?=(?:{general})\\Z)(?:{body})")
 
 
 @lru_cache(maxsize=512)
@@ -298,6 +313,10 @@ def _carrier_data() -> dict[str, dict[str, str]]:
     return carrierdata.CARRIER_DATA
 
 
+# (table, calling code) -> (shortest, longest key length, keys, every proper prefix of a key)
+_SPANS: dict[tuple[str, str], tuple[int, int, frozenset[str], frozenset[str]]] = {}
+
+
 @lru_cache(maxsize=2)
 def _prefix_index(table: str) -> tuple[frozenset[str], frozenset[str]]:
     """Return (keys, every proper prefix of a key) of a prefix table (carriers: with "en")."""
@@ -315,12 +334,17 @@ def _longest_key(table: str, digits: str, cc_text: str) -> str | None:
     up from the shortest key length of the calling code, stopping as soon as no longer key can
     start with what has been read.
     """
-    lengths = _key_lengths(table, cc_text)
-    if not lengths:
-        return None
-    keys, prefixes = _prefix_index(table)
+    span = _SPANS.get((table, cc_text))
+    if span is None:
+        lengths = _key_lengths(table, cc_text)
+        span = _SPANS[(table, cc_text)] = (
+            lengths[-1] if lengths else 1,
+            lengths[0] if lengths else 0,
+            *_prefix_index(table),
+        )
+    start, stop, keys, prefixes = span
     best = None
-    for size in range(lengths[-1], min(lengths[0], len(digits)) + 1):
+    for size in range(start, min(stop, len(digits)) + 1):
         head = digits[:size]
         if head in keys:
             best = head
@@ -329,13 +353,25 @@ def _longest_key(table: str, digits: str, cc_text: str) -> str | None:
     return best
 
 
+_TZ: dict[str, tuple[str, ...]] = {}
+_CARRIERS: dict[str, dict[str, str]] = {}
+
+
 def time_zones(e164: str, cc_text: str) -> tuple[str, ...] | None:
     """Return timezone.time_zones_for_geographical_number's answer (None: the unknown zone)."""
     key = _longest_key("tz", e164[1:], cc_text)
-    return None if key is None else _tz_data()[key]
+    if key is None:
+        return None
+    if not _TZ:
+        _TZ.update(_tz_data())
+    return _TZ[key]
 
 
 def carrier_name(e164: str, cc_text: str) -> str:
     """Return carrier.name_for_valid_number(number, "en") (empty when there is none)."""
     key = _longest_key("carrier", e164[1:], cc_text)
-    return "" if key is None else _carrier_data()[key]["en"]
+    if key is None:
+        return ""
+    if not _CARRIERS:
+        _CARRIERS.update(_carrier_data())
+    return _CARRIERS[key]["en"]
