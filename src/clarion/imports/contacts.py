@@ -421,16 +421,30 @@ def pack_cleaned(cleaned: Cleaned) -> Any:
     The main process is the import's bottleneck, and unpickling a named tuple per row (with
     its consent dataclasses) cost it more than marshal's plain tuples do; the worker side gets
     cheaper too. A value marshal cannot write (none from CSV) sends the chunk as it is.
+
+    The chunk's records are let go before marshal writes the tuples (the chunk is not used
+    after packing): marshal keeps a back-reference entry for every object referenced more than
+    once, and the per-row dictionaries, lists and new strings are then referenced once.
     """
     rows = [
         tuple(c) if not c.consent else (*c[:-1], tuple(_consent_tuple(i) for i in c.consent))
         for c in cleaned.accepted
     ]
+    cleaned.accepted = []
     rejects = [(r.index, r.field, r.value, r.reason) for r in cleaned.rejects]
     try:
         return marshal.dumps((rows, rejects))
     except ValueError:
+        cleaned.accepted = [
+            _make(CleanContact, t)
+            if not t[-1]
+            else _make(CleanContact, (*t[:-1], _consent_items_of(t)))
+            for t in rows
+        ]
         return cleaned
+
+
+_make = tuple.__new__
 
 
 def _consent_tuple(item: ConsentItem) -> tuple[Any, ...]:
