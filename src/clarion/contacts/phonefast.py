@@ -313,8 +313,29 @@ def _carrier_data() -> dict[str, dict[str, str]]:
     return carrierdata.CARRIER_DATA
 
 
-# (table, calling code) -> (shortest, longest key length, keys, every proper prefix of a key)
-_SPANS: dict[tuple[str, str], tuple[int, int, frozenset[str], frozenset[str]]] = {}
+class _Span:
+    """What a lookup in one prefix table needs for the numbers of one calling code."""
+
+    __slots__ = ("keys", "memo", "prefixes", "start", "stop")
+
+    def __init__(self, table: str, cc_text: str) -> None:
+        lengths = _key_lengths(table, cc_text)
+        self.start = lengths[-1] if lengths else 1
+        self.stop = lengths[0] if lengths else 0
+        self.keys, self.prefixes = _prefix_index(table)
+        # The answer depends only on the number's first ``stop`` digits: memoised by those.
+        self.memo: dict[str, str | None] = {}
+
+
+# (table, calling code) -> its _Span
+_SPANS: dict[tuple[str, str], _Span] = {}
+_MEMO_MAX = 65_536
+
+
+def clear_memos() -> None:
+    """Forget the memoised time zone and carrier lookups."""
+    for span in _SPANS.values():
+        span.memo.clear()
 
 
 @lru_cache(maxsize=2)
@@ -336,21 +357,23 @@ def _longest_key(table: str, digits: str, cc_text: str) -> str | None:
     """
     span = _SPANS.get((table, cc_text))
     if span is None:
-        lengths = _key_lengths(table, cc_text)
-        span = _SPANS[(table, cc_text)] = (
-            lengths[-1] if lengths else 1,
-            lengths[0] if lengths else 0,
-            *_prefix_index(table),
-        )
-    start, stop, keys, prefixes = span
-    best = None
-    for size in range(start, min(stop, len(digits)) + 1):
-        head = digits[:size]
-        if head in keys:
-            best = head
-        if head not in prefixes:
+        span = _SPANS[(table, cc_text)] = _Span(table, cc_text)
+    head = digits[: span.stop]
+    memo = span.memo
+    best = memo.get(head, "")
+    if best != "":
+        return best
+    keys, prefixes = span.keys, span.prefixes
+    for size in range(span.start, len(head) + 1):
+        part = head[:size]
+        if part in keys:
+            best = part
+        if part not in prefixes:
             break
-    return best
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[head] = best or None
+    return best or None
 
 
 _TZ: dict[str, tuple[str, ...]] = {}

@@ -120,6 +120,7 @@ def clear_caches() -> None:
     """Forget every memoised parse (benchmarks measure cold caches with this)."""
     _PARSED.clear()
     _FACTS.clear()
+    phonefast.clear_memos()
 
 
 def _parse(raw: str, region: str | None) -> Facts | PhoneError:

@@ -242,25 +242,24 @@ def _delimiter(first_line: str) -> str:
 def _csv_records(reader: Any, header: list[str] | None, line_offset: int) -> Iterator[Row]:
     """Yield the rows of a csv reader; the first non-blank record is the header if none given."""
     while True:
+        # One loop over the reader until it ends or refuses a record (then report and go on).
         try:
-            values = next(reader)
-        except StopIteration:
+            for values in reader:
+                if not values or (len(values) == 1 and not values[0].strip()):
+                    continue
+                if header is None:
+                    header = [h.strip() for h in values]
+                    continue
+                if len(values) != len(header):
+                    yield (
+                        line_offset + reader.line_num,
+                        RowError("_row", f"{len(values)} of {len(header)} columns", "column_count"),
+                    )
+                    continue
+                yield line_offset + reader.line_num, dict(zip(header, values))  # noqa: B905
             return
         except csv.Error as exc:
             yield line_offset + reader.line_num, RowError("_row", None, f"malformed_csv: {exc}")
-            continue
-        if not values or (len(values) == 1 and not values[0].strip()):
-            continue
-        if header is None:
-            header = [h.strip() for h in values]
-            continue
-        if len(values) != len(header):
-            yield (
-                line_offset + reader.line_num,
-                RowError("_row", f"{len(values)} of {len(header)} columns", "column_count"),
-            )
-            continue
-        yield line_offset + reader.line_num, dict(zip(header, values, strict=True))
 
 
 #: Encodings in which byte 0x0A is always a newline and 0x22 always a quote (never part of a
