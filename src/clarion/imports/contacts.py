@@ -25,10 +25,11 @@ from __future__ import annotations
 import marshal
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,7 @@ def _kind_of(target: str) -> tuple[int, str]:
 
 
 _SLOT = {name: i for i, name in enumerate(PROFILE_INPUTS)}
+_SLOTS = range(len(PROFILE_INPUTS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,10 @@ class _Plan:
     tags: tuple[int, ...]
     identities: tuple[tuple[str, int], ...]
     consent: bool  # any consent or consent-meta column: rows take the general way
+    # The profile fields in order, each from at most one column: picks them from the row's
+    # values with "" appended (a field no column feeds reads that ""). None: some field has
+    # several columns (the last non-empty one wins).
+    pick: Callable[[list[str]], tuple[str, ...]] | None
 
 
 def _plan(headers: tuple[str, ...], config: ContactsConfig, targets: Targets) -> _Plan:
@@ -264,6 +270,9 @@ def _plan(headers: tuple[str, ...], config: ContactsConfig, targets: Targets) ->
         tags=tuple(tags),
         identities=tuple(identities),
         consent=any(kind in (_META, _CONSENT) for kind, _ in kinds),
+        pick=itemgetter(*(profile[slot][0] if slot in profile else len(kinds) for slot in _SLOTS))
+        if all(len(cols) == 1 for cols in profile.values())
+        else None,
     )
 
 
@@ -271,11 +280,17 @@ def _row_fast(
     number: int, values: list[str], plan: _Plan, default_region: str | None
 ) -> CleanContact | list[Reject]:
     """``_row_to_contact`` for a row of strings without U+FFFD and without consent columns."""
-    profile: list[str | None] = [None] * len(PROFILE_INPUTS)
-    for slot, cols in plan.profile:
-        for i in cols:
-            if values[i]:
-                profile[slot] = values[i]  # the last non-empty column wins
+    profile: Sequence[str | None]
+    if plan.pick is not None:
+        values.append("")
+        profile = plan.pick(values)  # "" where None would be: the same to clean_values but phone
+    else:
+        profile = [None] * len(PROFILE_INPUTS)
+        for slot, cols in plan.profile:
+            for i in cols:
+                if values[i]:
+                    profile[slot] = values[i]  # the last non-empty column wins
+    ext, first, last, phone, email, locale, country, tz = profile
     attributes = {}
     for name, i in plan.attributes:
         if values[i]:
@@ -288,13 +303,12 @@ def _row_fast(
     for name, i in plan.identities:
         if values[i]:
             identities[name] = values[i]
-    ext, first, last, phone, email, locale, country, tz = profile
     return clean_values(
         number,
         ext,
         first,
         last,
-        phone,
+        phone or None,  # an empty phone is an absent one (a "no_identifier" reject shows None)
         email,
         locale,
         country,
