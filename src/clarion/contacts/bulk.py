@@ -61,7 +61,16 @@ def driver_rows(conn: sa.Connection, sql: str, params: Sequence[Any]) -> list[tu
     and the current size of the table: an index probe per key.
     """
     if conn.dialect.name != "postgresql":
-        return list(conn.exec_driver_sql(sql, tuple(params)))
+        if not conn.in_transaction():
+            return list(conn.exec_driver_sql(sql, tuple(params)))
+        # In a transaction already begun (BEGIN IMMEDIATE, see db.engine): rows straight from
+        # sqlite3, without SQLAlchemy's row-by-row result iteration (5% of an import).
+        sqlite_cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            sqlite_cursor.execute(sql, tuple(params))
+            return list(sqlite_cursor.fetchall())
+        finally:
+            sqlite_cursor.close()
     cursor = _psycopg(conn).cursor()
     try:
         cursor.execute(sql, params, prepare=False)

@@ -602,7 +602,7 @@ def _insert_unless_taken(
                 for cid, (profile, attrs) in zip(ids, new, strict=True)
             ],
         )
-        found = conn.exec_driver_sql("SELECT id FROM contacts WHERE id > ?", (before,))
+        found = driver_rows(conn, "SELECT id FROM contacts WHERE id > ?", (before,))
         inserted = {int(row[0]) for row in found}
     return [cid if cid in inserted else None for cid in ids]
 
