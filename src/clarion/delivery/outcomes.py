@@ -118,9 +118,12 @@ WITH v AS (
 ), sent AS (
     INSERT INTO compliance_send_log
         (workspace_id, contact_id, channel, purpose, sent_at, campaign_id, message_ref)
-    SELECT upd.workspace_id, upd.contact_id, upd.channel, coalesce(c.purpose, upd.purpose),
+    SELECT upd.workspace_id, upd.contact_id, upd.channel,
+        -- by primary key: estimating one row from upd, the planner joined campaigns by a
+        -- nested loop over a scan of the whole table for every message
+        coalesce((SELECT c.purpose FROM campaigns AS c WHERE c.id = upd.campaign_id), upd.purpose),
         %(at)s, upd.campaign_id, upd.id::text
-    FROM upd LEFT JOIN campaigns AS c ON c.id = upd.campaign_id
+    FROM upd
     WHERE upd.contact_id IS NOT NULL
 )
 SELECT count(*) FROM upd
