@@ -236,9 +236,11 @@ _WRITERS_LOCK = threading.Lock()
 
 
 def writer_for(engine: Engine) -> GroupWriter:
-    """Return the engine's group writer: one thread on SQLite, four on PostgreSQL.
+    """Return the engine's group writer: one thread on SQLite, eight on PostgreSQL.
 
-    PostgreSQL takes several groups at once (while one waits on a round trip another runs);
+    PostgreSQL takes several groups at once: a send is two round trips, and on a busy machine
+    each waits for the backend to be scheduled (with four writers a loaded 2-core machine
+    gave 401 sends/s, with eight 493/s at 500 offered);
     SQLite has one write lock, so a second thread would only wait for it.
     """
     found = _WRITERS.get(engine)
@@ -247,6 +249,6 @@ def writer_for(engine: Engine) -> GroupWriter:
     with _WRITERS_LOCK:
         found = _WRITERS.get(engine)
         if found is None:
-            writers = 1 if engine.dialect.name == "sqlite" else 4
+            writers = 1 if engine.dialect.name == "sqlite" else 8
             found = _WRITERS[engine] = GroupWriter(engine, writers=writers)
         return found
