@@ -14,10 +14,12 @@ Every step follows ``phonenumbers.parse`` / ``is_possible_number_with_reason`` /
 ``number_type`` / ``region_code_for_number`` (phonenumberutil.py) and gives up, returning
 ``None``, wherever the library would do something less simple: a national prefix with a
 transform rule or one that matches a ``+`` number, an international dialling prefix, a national
-number that starts with the region's calling code, leading zeros kept in the national number
-(Italy), non-geographic calling codes, or a number that turns out invalid (so that the slow path
-words the reason). The caller then uses the full library. ``tests/contacts/test_phonefast.py``
-checks with Hypothesis that whatever this path accepts equals the library's answer.
+number that starts with the region's calling code, non-geographic calling codes. The caller then
+uses the full library. ``decide`` also refuses the invalid numbers of these shapes, with the
+library's reason and wording. Leading zeros of a national number (Italy; or a British number
+read in the US) are kept as the library keeps them: its national significant number is the
+digits as written. ``tests/contacts/test_phonefast.py`` checks with Hypothesis that whatever
+this path accepts or refuses is the library's answer.
 """
 
 from __future__ import annotations
@@ -230,8 +232,10 @@ def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
         main = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[local.cc][0])
         if main is None:
             return None
-    if len(nsn) > _MAX_NSN or nsn[0] == "0":
+    if len(nsn) > _MAX_NSN:
         return None
+    # A leading zero stays in the number (italian_leading_zero and number_of_leading_zeros
+    # rebuild it in national_significant_number): the digits as they are.
     return main, nsn
 
 

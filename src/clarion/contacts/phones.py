@@ -145,14 +145,18 @@ def _parse(raw: str, region: str | None) -> Facts | PhoneError:
     if fast is not None:
         if len(fast) == 4:
             return _fast_tuple(*fast)
-        reason, cc = fast
-        if reason == "invalid_number":
-            return PhoneError(raw, reason, _INVALID_NUMBER)
-        return PhoneError(raw, reason, f"{reason.replace('_', ' ')} for +{cc}")  # as _parse_slow
+        return _refusal(raw, *fast)
     got = _parse_slow(raw, compact, region)
     if type(got) is PhoneError:
         return got
     return (got.e164, got.type, got.region, got.carrier, got.timezone)  # type: ignore[union-attr]
+
+
+def _refusal(raw: str, reason: str, cc: int) -> PhoneError:
+    """Return the error _parse_slow gives for a number refused by ``phonefast.decide``."""
+    if reason == "invalid_number":
+        return PhoneError(raw, reason, _INVALID_NUMBER)
+    return PhoneError(raw, reason, f"{reason.replace('_', ' ')} for +{cc}")
 
 
 def _parse_slow(raw: str, compact: str, region: str | None) -> PhoneInfo | PhoneError:
