@@ -13,13 +13,14 @@ contact file, with the library's own metadata and patterns compiled once:
 Every step follows ``phonenumbers.parse`` / ``is_possible_number_with_reason`` /
 ``number_type`` / ``region_code_for_number`` (phonenumberutil.py) and gives up, returning
 ``None``, wherever the library would do something less simple: a national prefix with a
-transform rule or one that matches a ``+`` number, an international dialling prefix, a national
-number that starts with the region's calling code, non-geographic calling codes. The caller then
-uses the full library. ``decide`` also refuses the invalid numbers of these shapes, with the
-library's reason and wording. Leading zeros of a national number (Italy; or a British number
-read in the US) are kept as the library keeps them: its national significant number is the
-digits as written. ``tests/contacts/test_phonefast.py`` checks with Hypothesis that whatever
-this path accepts or refuses is the library's answer.
+transform rule or one that matches a ``+`` number, an international dialling prefix,
+non-geographic calling codes. The caller then uses the full library. ``decide`` also refuses
+the invalid numbers of these shapes, with the library's reason and wording. Leading zeros of
+a national number (Italy; or a British number read in the US) are kept as the library keeps
+them: its national significant number is the digits as written. National digits that start
+with the region's calling code follow the library's rule for dropping it.
+``tests/contacts/test_phonefast.py`` checks with Hypothesis that whatever this path accepts
+or refuses is the library's answer.
 """
 
 from __future__ import annotations
@@ -212,8 +213,19 @@ def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
         local = plan_for(region)
         if local is None or (local.idd is not None and local.idd.match(compact)):
             return None
-        if compact.startswith(local.cc_text) or len(compact) < _MIN_NSN:
+        if len(compact) < _MIN_NSN:
             return None
+        if compact.startswith(local.cc_text):
+            potential = _calling_code_stripped(local, compact)
+            if potential is None:
+                return None
+            if potential:  # read as calling code + national number, as after a "+"
+                main = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[local.cc][0])
+                if main is None or len(potential) < _MIN_NSN or len(potential) > _MAX_NSN:
+                    return None
+                if main.national_prefix and main.national_prefix.match(potential):
+                    return None
+                return main, potential
         nsn = compact
         found = local.national_prefix.match(nsn) if local.national_prefix else None
         if found is not None:
@@ -237,6 +249,33 @@ def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
     # A leading zero stays in the number (italian_leading_zero and number_of_leading_zeros
     # rebuild it in national_significant_number): the digits as they are.
     return main, nsn
+
+
+def _calling_code_stripped(local: Plan, full: str) -> str | None:
+    """Return what parse() makes of national digits that start with the region's calling code.
+
+    phonenumberutil._maybe_extract_country_code drops the calling code (and then a national
+    prefix) when the digits did not match the region's general pattern and what is left does,
+    or when the digits are too long for the region. Return what is left then, "" when the
+    digits are read as a national number as they are, None when unsure (ask the library).
+    """
+    general = local.general.pattern
+    if general is None:
+        return None
+    potential = full[len(local.cc_text) :]
+    # _maybe_strip_national_prefix_carrier_code(potential, metadata of the region)
+    found = local.national_prefix.match(potential) if local.national_prefix and potential else None
+    if found is not None:
+        if local.prefix_has_transform:
+            return None
+        rest = potential[found.end() :]
+        if general.fullmatch(potential) is None or general.fullmatch(rest) is not None:
+            potential = rest
+    if (
+        general.fullmatch(full) is None and general.fullmatch(potential) is not None
+    ) or local.possible_result(full) == "too_long":
+        return potential or None
+    return ""
 
 
 def region_and_type(main: Plan, nsn: str) -> tuple[str, int] | None:
