@@ -1,11 +1,12 @@
 """Phone numbers: parse any written form into E.164, or say precisely why not.
 
-``parse_phone`` is the hot path of every contact import (a million rows is a million calls), so
-it is memoised twice: by ``(raw, region)`` for the parse itself, and by E.164 for the lookups that
-depend only on the number (type, region, carrier, time zone). A number that appears in many
-spellings is therefore looked up once. Validity is decided by ``number_type`` (a number whose
-type is UNKNOWN matches no allocated range), which is what ``is_valid_number`` does internally,
-so we do not pay for that regex pass twice.
+Parsing is the hot path of every contact import (a million rows is a million calls): the
+importer calls ``phone_facts`` (a plain tuple, memoised by ``(raw, region)``); the common
+shapes are decided by ``phonefast`` and only the others go through the full library, whose
+lookups that depend only on the number (type, region, carrier, time zone) are memoised by E.164.
+Validity is decided by ``number_type`` (a number whose type is UNKNOWN matches no allocated
+range), which is what ``is_valid_number`` does internally, so we do not pay for that regex pass
+twice.
 
 Reasons a number is refused (``PhoneError.reason``): ``empty``, ``letters`` (vanity spellings
 such as 1-800-FLOWERS are refused rather than guessed), ``no_region`` (a national number and no
@@ -96,7 +97,7 @@ Facts = tuple[str, str, str | None, str | None, str | None]
 
 # (raw, region) -> facts or error; a plain dict (cheaper than an LRU), emptied when full.
 _PARSED: dict[tuple[str, str | None], Facts | PhoneError] = {}
-_PARSED_MAX = 262_144
+_PARSED_MAX = 65_536
 # The separators _SEPARATORS removes, as a table for str.translate (ASCII ones only: anything
 # else left in the number sends it through the regular expressions).
 _DROP_SEPARATORS = str.maketrans("", "", " \t\n\r\x0b\x0c().-/")
