@@ -34,6 +34,8 @@ class _Compiled:
     order: tuple[str, ...] | None  # positional paramstyle: the order of the names
     base: dict[str, Any]  # every parameter with its literal value (processed)
     binds: dict[str, Processor]  # per-call parameters' bind processors
+    template: list[Any]  # positional: the arguments with the literals in place
+    fill: tuple[tuple[int, str, Processor | None], ...]  # positional: where each parameter goes
     keys: tuple[str, ...] = ()  # result keys, in column order
     results: list[Processor | None] | None = None  # result processors, set on first rows
     result_types: tuple[Any, ...] = ()
@@ -56,6 +58,9 @@ class Prepared:
         comp: Any = stmt.compile(dialect=dialect, column_keys=sorted(keys) if self._dml else None)
         if getattr(comp, "insert_prefetch", None) or getattr(comp, "update_prefetch", None):
             return None  # Python-side defaults to evaluate: leave it to SQLAlchemy
+        sql = str(comp)
+        if "POSTCOMPILE" in sql:
+            return None  # rendered at execution (expanding IN, literal_execute): SQLAlchemy's
         procs: dict[str, Processor] = {
             k: p for k, p in comp._bind_processors.items() if p is not None
         }
@@ -68,9 +73,11 @@ class Prepared:
             elif name in procs:
                 base[name] = procs[name](value)
         order = tuple(comp.positiontup) if comp.positional else None
+        template = [base[k] for k in order or ()]
+        fill = tuple((i, k, binds.get(k)) for i, k in enumerate(order or ()) if k in keys)
         result_keys = tuple(c[0] for c in comp._result_columns)
         types = tuple(c[3] for c in comp._result_columns)
-        return _Compiled(str(comp), order, base, binds, result_keys, None, types)
+        return _Compiled(sql, order, base, binds, template, fill, result_keys, None, types)
 
     def _prepare(
         self, conn: sa.Connection, params: Mapping[str, Any]
@@ -82,12 +89,16 @@ class Prepared:
             c = self._compiled[key] = self._compile(conn.dialect, key[1])
         if c is None:
             return None, None
+        if c.order is not None:
+            args = c.template.copy()
+            for i, name, proc in c.fill:
+                args[i] = params[name] if proc is None else proc(params[name])
+            return c, args
         p = dict(c.base)
         for name, value in params.items():
             proc = c.binds.get(name)
             p[name] = value if proc is None else proc(value)
-        args = p if c.order is None else tuple(p[k] for k in c.order)
-        return c, args
+        return c, p
 
     def _cursor(self, conn: sa.Connection, c: _Compiled, args: Any) -> Any:
         dbapi = conn.connection.dbapi_connection
