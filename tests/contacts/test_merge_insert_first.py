@@ -97,3 +97,16 @@ def test_copy_lines_escape_what_copy_text_format_needs() -> None:
     assert copy_line(("1", None, "plain")) == "1\t\\N\tplain\n"
     assert copy_line(("a\tb", None, "\\N", "x\ny\r")) == "a\\tb\t\\N\t\\\\N\tx\\ny\\r\n"
     assert copy_line(("back\\slash",)) == "back\\\\slash\n"
+
+
+def test_the_staging_table_is_left_empty(engine: Engine, workspace_id: int) -> None:
+    # given a batch of new people merged inserting first
+    r = random.Random(5)
+    batch = [rec for i in range(40) if (rec := _record(r, i)) is not None]
+    with engine.begin() as conn:
+        got = merge_contacts(conn, workspace_id, batch, source="t", now=utcnow(), insert_first=True)
+        # then on PostgreSQL the temporary staging table holds nothing afterwards
+        if conn.dialect.name == "postgresql":
+            left = conn.exec_driver_sql("SELECT count(*) FROM pg_temp.clarion_contacts_stage")
+            assert left.scalar_one() == 0
+    assert "created" in got.outcomes
