@@ -116,6 +116,7 @@ class GroupWriter:
 
     def _writer(self) -> None:
         held: sa.Connection | None = None  # one connection for the thread's life: no checkout
+        group: list[_Item[Any]] | None = None
         try:
             while (group := self._take()) is not None:
                 engine = self._engine()
@@ -126,6 +127,14 @@ class GroupWriter:
                     held = _run_group(engine, held, group)
                 del engine
                 _answer(group)
+        except BaseException as exc:  # the thread dies: answer its group, free its place
+            with self._cv:
+                self._alive -= 1
+            for item in group or ():
+                if item.error is None and item.result is None:
+                    item.error = exc
+            _answer(group or [])
+            raise
         finally:
             if held is not None:
                 with contextlib.suppress(Exception):
@@ -210,6 +219,8 @@ def _answer(group: list[_Item[Any]]) -> None:
     by_loop: dict[asyncio.AbstractEventLoop, list[_Item[Any]]] = {}
     for item in group:
         if item.loop is None:
+            if item.future.done():  # answered already (a writer that died while answering)
+                continue
             if item.error is None:
                 item.future.set_result(item.result)
             else:
