@@ -212,3 +212,23 @@ def test_the_prepared_insert_stores_what_sqlalchemy_reads_back(
     assert row.valid_until - row.send_at == timedelta(seconds=600)
     assert float(row.cost) == pytest.approx(out.message["cost"])
     assert row.send_at.isoformat() == out.message["send_at"]
+
+
+def test_a_writer_whose_connection_was_killed_sends_on_a_new_one(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a server-side connection to kill is PostgreSQL's")
+    # given a writer that has sent once and holds its connection
+    make.route("main")
+    writer = GroupWriter(engine, writers=1)
+    writer.run_sync(_send(actor, 1))
+    pid = writer.run_sync(lambda conn: conn.execute(sa.text("SELECT pg_backend_pid()")).scalar())
+    # when the server ends that connection
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    # then the next sends still go (on fresh connections), each stored once
+    out = [writer.run_sync(_send(actor, i)) for i in (2, 3)]
+    assert all(o.created for o in out)
+    assert _count(engine) == 3
+    assert writer.run_sync(lambda c: c.execute(sa.text("SELECT pg_backend_pid()")).scalar()) != pid
