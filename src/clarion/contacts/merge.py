@@ -18,7 +18,9 @@ Merge precedence (also in docs/import.md):
    ``updated_at`` moves only on real change and re-running an import changes nothing.
 
 Database work per batch: one ``SELECT ... IN`` per key kind, one bulk INSERT (RETURNING ids),
-one executemany UPDATE, one bulk insert-or-ignore each for tags and identities.
+one executemany UPDATE, one bulk insert-or-ignore each for tags and identities. Importers merge
+``insert_first``: groups that are plainly new people are inserted first with ``ON CONFLICT DO
+NOTHING`` (the unique indexes do the lookups), and only the rest take the way above.
 """
 
 from __future__ import annotations
