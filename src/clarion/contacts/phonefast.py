@@ -333,17 +333,6 @@ def decide(compact: str, region: str | None) -> tuple[str, int, int, str] | tupl
     return f"+{main.cc_text}{nsn}", main.cc, kind, code
 
 
-@lru_cache(maxsize=1024)
-def _key_lengths(table: str, cc_text: str) -> tuple[int, ...]:
-    """Return, longest first, the key lengths of a prefix table that a number of +cc can match."""
-    data: dict[str, Any] = _tz_data() if table == "tz" else _carrier_data()
-    return tuple(
-        sorted(
-            {len(k) for k in data if k.startswith(cc_text) or cc_text.startswith(k)}, reverse=True
-        )
-    )
-
-
 def _tz_data() -> dict[str, tuple[str, ...]]:
     from phonenumbers import timezone
 
@@ -362,10 +351,11 @@ class _Span:
     __slots__ = ("keys", "memo", "prefixes", "start", "stop")
 
     def __init__(self, table: str, cc_text: str) -> None:
-        lengths = _key_lengths(table, cc_text)
-        self.start = lengths[-1] if lengths else 1
-        self.stop = lengths[0] if lengths else 0
-        self.keys, self.prefixes = _prefix_index(table)
+        self.keys, self.prefixes = _prefix_index(table, cc_text)
+        # Only a key of one of these lengths can match a number of this calling code.
+        lengths = {len(k) for k in self.keys}
+        self.start = min(lengths, default=1)
+        self.stop = max(lengths, default=0)
         # The answer depends only on the number's first ``stop`` digits: memoised by those.
         self.memo: dict[str, str | None] = {}
 
@@ -381,13 +371,15 @@ def clear_memos() -> None:
         span.memo.clear()
 
 
-@lru_cache(maxsize=2)
-def _prefix_index(table: str) -> tuple[frozenset[str], frozenset[str]]:
-    """Return (keys, every proper prefix of a key) of a prefix table (carriers: with "en")."""
-    if table == "tz":
-        keys = frozenset(_tz_data())
-    else:
-        keys = frozenset(k for k, names in _carrier_data().items() if "en" in names)
+def _prefix_index(table: str, cc_text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Return the keys of a prefix table a number of +cc can match (carriers: those with an
+    English name), and every proper prefix of those keys."""
+    data: dict[str, Any] = _tz_data() if table == "tz" else _carrier_data()
+    keys = frozenset(
+        k
+        for k, v in data.items()
+        if (k.startswith(cc_text) or cc_text.startswith(k)) and (table == "tz" or "en" in v)
+    )
     return keys, frozenset(k[:i] for k in keys for i in range(1, len(k)))
 
 
