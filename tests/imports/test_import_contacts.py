@@ -382,3 +382,43 @@ def test_chunks_share_a_transaction_up_to_commit_rows(
         job = conn.execute(sa.select(import_jobs)).one()
     assert job.status == "failed"
     assert job.report["rows"] == 4 and job.report["outcomes"] == {"created": 4}
+
+
+def test_a_cleaning_failure_rolls_back_the_writers_open_transaction(
+    engine: Engine, actor: Actor, write_csv: Callable[..., Path]
+) -> None:
+    from functools import partial
+
+    from clarion.imports.contacts import ContactsConfig, clean_contacts, sink_contacts
+
+    # given ten rows in chunks of two, committed every four rows, and a cleaner that fails on
+    # the fourth chunk (in the main thread's side, while the writer thread holds the third)
+    path = write_csv([["email"], *[[f"u{i}@example.com"] for i in range(10)]])
+    calls = 0
+
+    def failing_clean(rows: Sequence[Row]) -> Cleaned:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise RuntimeError("bad block")
+        return clean_contacts(rows, ContactsConfig((), "US"))
+
+    # when the import runs
+    with pytest.raises(RuntimeError, match="bad block"):
+        run_import(
+            engine,
+            actor,
+            path,
+            kind="contacts",
+            clean=failing_clean,
+            sink=partial(sink_contacts, source="test"),
+            chunk_rows=2,
+            commit_rows=4,
+            workers=0,
+        )
+    # then only the first committed transaction is kept, and the job failed with the reason
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar() == 4
+        job = conn.execute(sa.select(import_jobs)).one()
+    assert job.status == "failed" and "bad block" in job.report["error"]
+    assert job.report["rows"] == 4 and job.report["outcomes"] == {"created": 4}

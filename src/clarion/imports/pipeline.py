@@ -20,6 +20,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
+import queue
 import resource
 import threading
 import time
@@ -262,6 +263,126 @@ def _fewer_collections() -> Iterator[None]:
                 gc.unfreeze()
 
 
+_DONE: Any = object()
+_ABORT: Any = object()
+
+
+class _Writer:
+    """The sink's side of an import: a thread that writes cleaned chunks and commits them.
+
+    The main thread collects the workers' cleaned chunks (unpickling and unpacking them costs
+    Python time) while this thread merges the previous ones, whose database statements release
+    the GIL while the server works: the two overlap instead of taking turns. The queue holds
+    one chunk, so memory stays flat. Chunks are written and committed in file order, in one
+    transaction per ``commit_rows`` rows, exactly as a single thread would. An error in the
+    writer rolls its open transaction back and is raised in the main thread (the job is then
+    marked failed with it); an error in the main thread makes the writer roll back too.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        actor: Actor,
+        sink: Sink,
+        commit_rows: int,
+        report: ImportReport,
+        rejects: RejectsFile,
+        bar: _Progress | None,
+    ) -> None:
+        self.engine = engine
+        self.actor = actor
+        self.sink = sink
+        self.commit_rows = commit_rows
+        self.report = report
+        self.rejects = rejects
+        self.bar = bar
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def put(self, item: tuple[int, Cleaned]) -> None:
+        """Hand a cleaned chunk to the writer; raise the writer's error if it has failed."""
+        while True:
+            self._raise_if_failed()
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def stop(self, *, abort: bool) -> None:
+        """Finish (commit what is held) or abort (roll it back); wait for the thread."""
+        sentinel = _ABORT if abort else _DONE
+        while self.thread.is_alive():
+            try:
+                self.queue.put(sentinel, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+        if not abort and self.error is not None:
+            raise self.error
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if not self.thread.is_alive():
+            raise RuntimeError("the import's writer thread stopped")
+
+    def _run(self) -> None:
+        try:
+            self._write()
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+            # Unblock a main thread waiting to put: nothing more will be taken.
+            while True:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    break
+
+    def _write(self) -> None:
+        report, more = self.report, True
+        while more:
+            item = self.queue.get()
+            if item is _DONE or item is _ABORT:
+                return
+            # One transaction per ``commit_rows`` rows (at least one chunk): outcomes count
+            # once it is committed.
+            held: Counter[str] = Counter()
+            held_rows = 0
+            with self.engine.begin() as conn:
+                while True:
+                    n_rows, cleaned = item
+                    outcome = self.sink(conn, self.actor, cleaned.accepted)
+                    counts, refused = outcome if isinstance(outcome, tuple) else (outcome, [])
+                    held.update(counts)
+                    held_rows += n_rows
+                    refused = cleaned.rejects + refused
+                    self.rejects.write(refused)
+                    report.rejected += len({r.index for r in refused})
+                    report.reasons.update(f"{r.field}:{r.reason.split(':')[0]}" for r in refused)
+                    if self.bar is not None:
+                        self.bar.advance(report.rows + held_rows)
+                    if held_rows >= self.commit_rows:
+                        break
+                    item = self.queue.get()
+                    if item is _ABORT:
+                        raise _Aborted
+                    if item is _DONE:
+                        more = False
+                        break
+            report.outcomes.update(held)
+            report.rows += held_rows
+
+
+class _Aborted(Exception):
+    """The main thread failed: the writer rolls its open transaction back."""
+
+
 def run_import(
     engine: Engine,
     actor: Actor,
@@ -320,33 +441,16 @@ def run_import(
         else:
             work, task = _chunks(source.rows(), chunk_rows, group_by), _clean_rows
         chunks = _cleaned_chunks(work, task, clean, n_workers, codec)
-        more = True
+        writer = _Writer(engine, actor, sink, commit_rows, report, rejects, bar)
         with _fewer_collections():
-            while more:
-                # One transaction per ``commit_rows`` rows (at least one chunk): outcomes count
-                # once it is committed.
-                held: Counter[str] = Counter()
-                held_rows = 0
-                with engine.begin() as conn:
-                    for n_rows, cleaned in chunks:
-                        outcome = sink(conn, actor, cleaned.accepted)
-                        counts, refused = outcome if isinstance(outcome, tuple) else (outcome, [])
-                        held.update(counts)
-                        held_rows += n_rows
-                        refused = cleaned.rejects + refused
-                        rejects.write(refused)
-                        report.rejected += len({r.index for r in refused})
-                        report.reasons.update(
-                            f"{r.field}:{r.reason.split(':')[0]}" for r in refused
-                        )
-                        if bar is not None:
-                            bar.advance(report.rows + held_rows)
-                        if held_rows >= commit_rows:
-                            break
-                    else:
-                        more = False
-                report.outcomes.update(held)
-                report.rows += held_rows
+            writer.start()
+            try:
+                for item in chunks:
+                    writer.put(item)
+            except BaseException:
+                writer.stop(abort=True)
+                raise
+            writer.stop(abort=False)
     except BaseException as exc:
         report.rejects_path = rejects.close()
         _finish(engine, actor, report, started, status="failed", error=repr(exc))
