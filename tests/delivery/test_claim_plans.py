@@ -17,7 +17,7 @@ from clarion.audit.service import Actor
 from clarion.campaigns.control import launch
 from clarion.db.types import utcnow
 from clarion.delivery import dispatcher
-from clarion.delivery.worker import TRANSACTIONAL_LANE
+from clarion.delivery.worker import TRANSACTIONAL_LANE, Worker
 from clarion.sending.service import SendRequest, send_message
 
 
@@ -72,3 +72,29 @@ def test_a_lane_claim_walks_the_lane_index(engine: Engine, actor: Actor, make: A
     plan = _claim_plan(engine, claims=1, lane=TRANSACTIONAL_LANE)
     assert "ix_messages_lane_due" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def test_the_lane_looks_on_one_kept_connection_and_takes_a_fresh_one_after_it_breaks(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    # given a worker polling the transactional lane with nothing due
+    make.route("main")
+    worker = Worker(engine)
+    now = utcnow()
+    assert not worker._lane_due(now)
+    kept = worker._lane_conn
+    assert kept is not None and not kept.in_transaction()  # no read left open between polls
+    # when a send-API message is queued, the next look on the same connection sees it
+    with engine.begin() as conn:
+        send_message(conn, actor, SendRequest(to="+12025550999", text="Your code is 1234"))
+    assert worker._lane_due(utcnow())
+    assert worker._lane_conn is kept
+    # and when that connection breaks, the failed look drops it and the next takes a new one
+    dbapi = kept.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.close()
+    with pytest.raises(sa.exc.DBAPIError):
+        worker._lane_due(utcnow())
+    assert worker._lane_conn is None
+    assert worker._lane_due(utcnow())
+    worker._drop_lane_conn()
