@@ -81,8 +81,7 @@ def test_insert_first_merges_like_lookups_first(engine: Engine) -> None:
             a = merge_contacts(conn, plain, batch, source="t", now=now)
             b = merge_contacts(conn, first, batch, source="t", now=now, insert_first=True)
             # (and a third inserting first from a plan made ahead, as importers do)
-            # (planned with or without the insert-first split: the merge makes it if missing)
-            plan = plan_batch(batch, insert_first=batch_no % 2 == 0, copy_lines=pg)
+            plan = plan_batch(batch, copy_lines=pg)
             c = merge_contacts(
                 conn, planned, batch, source="t", now=now, insert_first=True, plan=plan
             )

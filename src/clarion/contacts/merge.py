@@ -240,29 +240,29 @@ class Plan:
     """The database-free part of merging one batch, worked out ahead (``plan_batch``).
 
     An importer makes it in its main thread while a writer thread merges the previous batch,
-    so this Python work overlaps the database's. ``split`` is the insert-first split (new
-    people's values, their members, the other records; see ``_split_new``), if made;
-    ``tails`` the new rows' COPY lines without their id (PostgreSQL only: the id is prefixed
-    once the sequence has given it).
+    so this Python work overlaps the database's. ``new``/``new_members``/``rest`` are the
+    insert-first split (see ``_insert_first``); ``tails`` the new rows' COPY lines without
+    their id (PostgreSQL only: the id is prefixed once the sequence has given it).
     """
 
     records: Sequence[CleanContact]
     groups: dict[int, list[int]]
     group_ext: list[str | None]
     dropped: set[tuple[int, str]]
-    split: tuple[list[tuple[tuple[Any, ...], dict[str, Any]]], list[list[int]], list[int]] | None
+    new: list[tuple[tuple[Any, ...], dict[str, Any]]]
+    new_members: list[list[int]]
+    rest: list[int]
     tails: list[str] | None
 
 
-def plan_batch(records: Sequence[CleanContact], *, insert_first: bool, copy_lines: bool) -> Plan:
-    """Link ``records`` and, for ``insert_first``, split off the plainly new people and (with
-    ``copy_lines``) make their COPY lines. No database work."""
+def plan_batch(records: Sequence[CleanContact], *, copy_lines: bool) -> Plan:
+    """Link ``records`` and split off the plainly new people (no database work)."""
     groups, group_ext, dropped = _link(records)
-    split = _split_new(records, groups, dropped) if insert_first else None
-    tails = None
-    if split is not None and copy_lines:
-        tails = [copy_line((*profile, json_text(attrs))) for profile, attrs in split[0]]
-    return Plan(records, groups, group_ext, dropped, split, tails)
+    new, new_members, rest = _split_new(records, groups, dropped)
+    tails = (
+        [copy_line((*profile, json_text(attrs))) for profile, attrs in new] if copy_lines else None
+    )
+    return Plan(records, groups, group_ext, dropped, new, new_members, rest, tails)
 
 
 def merge_contacts(
@@ -300,9 +300,9 @@ def merge_contacts(
         outcomes = ["merged"] * len(records)
         fresh = []
         if plan is None:
-            plan = Plan(records, groups, group_ext, dropped, None, None)
-        if plan.split is None:
-            plan.split = _split_new(records, groups, dropped)
+            plan = Plan(
+                records, groups, group_ext, dropped, *_split_new(records, groups, dropped), None
+            )
         rest = _insert_first(conn, workspace_id, plan, source, now, ids, outcomes, fresh)
         conflicts = 0
         if rest:
@@ -367,11 +367,13 @@ def _insert_first(
     all other records (the plan's rest and the groups whose insert was skipped) are
     returned, sorted.
     """
-    assert plan.split is not None
-    new, new_members, planned_rest = plan.split
-    rest = list(planned_rest)
-    got = _insert_unless_taken(conn, workspace_id, new, source, now, plan.tails) if new else []
-    for members, cid in zip(new_members, got, strict=True):
+    rest = list(plan.rest)
+    got = (
+        _insert_unless_taken(conn, workspace_id, plan.new, source, now, plan.tails)
+        if plan.new
+        else []
+    )
+    for members, cid in zip(plan.new_members, got, strict=True):
         if cid is None:
             rest.extend(members)
             continue

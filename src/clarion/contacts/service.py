@@ -165,17 +165,10 @@ def apply_clean(
     return counts, ids
 
 
-def plan_batches(
-    clean: Sequence[CleanContact], *, insert_first: InsertFirst | None, copy_lines: bool
-) -> list[Plan]:
-    """Return the merge plans of ``clean`` in the batches ``apply_clean`` merges.
-
-    The insert-first part is planned when ``insert_first`` is enabled now; should it have
-    changed by the time a batch is merged, the merge makes or ignores that part itself.
-    """
-    first = insert_first is not None and insert_first.enabled
+def plan_batches(clean: Sequence[CleanContact], *, copy_lines: bool) -> list[Plan]:
+    """Return the merge plans of ``clean`` in the batches ``apply_clean`` merges."""
     return [
-        plan_batch(clean[start : start + BATCH], insert_first=first, copy_lines=copy_lines)
+        plan_batch(clean[start : start + BATCH], copy_lines=copy_lines)
         for start in range(0, len(clean), BATCH)
     ]
 

@@ -500,17 +500,11 @@ class PlannedContacts(list[CleanContact]):
     plans: list[Plan]
 
 
-def plan_contacts(
-    accepted: list[CleanContact], *, insert_first: InsertFirst, copy_lines: bool
-) -> PlannedContacts:
+def plan_contacts(accepted: list[CleanContact], *, copy_lines: bool) -> PlannedContacts:
     """Return ``accepted`` with its merge plans (the import's main thread makes them while the
-    writer thread merges the previous chunk; see ``merge.plan_batch``).
-
-    ``insert_first`` is the sink's: read here a chunk or two behind, it only decides what is
-    planned ahead, never the outcome.
-    """
+    writer thread merges the previous chunk; see ``merge.plan_batch``)."""
     planned = PlannedContacts(accepted)
-    planned.plans = plan_batches(planned, insert_first=insert_first, copy_lines=copy_lines)
+    planned.plans = plan_batches(planned, copy_lines=copy_lines)
     return planned
 
 
@@ -568,14 +562,13 @@ def import_contacts(
     checked = {h: validate_target(t, h) for h, t in (mapping or {}).items()}
     config = ContactsConfig(tuple(sorted(checked.items())), default_region)
     source = f"import:{file.name}"[:100]
-    insert_first = InsertFirst()
     return run_import(
         engine,
         actor,
         file,
         kind="contacts",
         clean=partial(clean_contacts, config=config),
-        sink=partial(sink_contacts, source=source, insert_first=insert_first),
+        sink=partial(sink_contacts, source=source, insert_first=InsertFirst()),
         fmt=fmt,
         encoding=encoding,
         rejects_path=Path(rejects_path) if rejects_path else None,
@@ -584,9 +577,5 @@ def import_contacts(
         chunk_rows=chunk_rows or CHUNK_ROWS,
         codec=CODEC,
         commit_rows=COMMIT_ROWS,
-        prepare=partial(
-            plan_contacts,
-            insert_first=insert_first,
-            copy_lines=engine.dialect.name == "postgresql",
-        ),
+        prepare=partial(plan_contacts, copy_lines=engine.dialect.name == "postgresql"),
     )
