@@ -235,36 +235,6 @@ def _match_by_keys(
     return None
 
 
-@dataclass
-class Plan:
-    """The database-free part of merging one batch, worked out ahead (``plan_batch``).
-
-    An importer makes it in its main thread while a writer thread merges the previous batch,
-    so this Python work overlaps the database's. ``new``/``new_members``/``rest`` are the
-    insert-first split (see ``_insert_first``); ``tails`` the new rows' COPY lines without
-    their id (PostgreSQL only: the id is prefixed once the sequence has given it).
-    """
-
-    records: Sequence[CleanContact]
-    groups: dict[int, list[int]]
-    group_ext: list[str | None]
-    dropped: set[tuple[int, str]]
-    new: list[tuple[tuple[Any, ...], dict[str, Any]]]
-    new_members: list[list[int]]
-    rest: list[int]
-    tails: list[str] | None
-
-
-def plan_batch(records: Sequence[CleanContact], *, copy_lines: bool) -> Plan:
-    """Link ``records`` and split off the plainly new people (no database work)."""
-    groups, group_ext, dropped = _link(records)
-    new, new_members, rest = _split_new(records, groups, dropped)
-    tails = (
-        [copy_line((*profile, json_text(attrs))) for profile, attrs in new] if copy_lines else None
-    )
-    return Plan(records, groups, group_ext, dropped, new, new_members, rest, tails)
-
-
 def merge_contacts(
     conn: sa.Connection,
     workspace_id: int,
@@ -273,7 +243,6 @@ def merge_contacts(
     source: str,
     now: datetime,
     insert_first: bool = False,
-    plan: Plan | None = None,
 ) -> MergeResult:
     """Merge ``records`` into the workspace's contacts (see the module doc for precedence).
 
@@ -282,15 +251,10 @@ def merge_contacts(
     (``ON CONFLICT DO NOTHING``, whose unique-index check is the lookup); only the skipped
     ones, and groups that are not plainly one new person, go through the lookups below. The
     outcome is the same; an import of mostly new people saves three index lookups per record.
-    ``plan`` is ``plan_batch(records)`` made ahead, or None to make it here.
     """
     if not records:
         return MergeResult([], [], 0)
-    if plan is not None:
-        assert plan.records is records
-        groups, group_ext, dropped = plan.groups, plan.group_ext, plan.dropped
-    else:
-        groups, group_ext, dropped = _link(records)
+    groups, group_ext, dropped = _link(records)
     if not insert_first:
         ids, outcomes, conflicts, fresh = _merge_linked(
             conn, workspace_id, records, groups, group_ext, dropped, source, now
@@ -299,11 +263,9 @@ def merge_contacts(
         ids = [0] * len(records)
         outcomes = ["merged"] * len(records)
         fresh = []
-        if plan is None:
-            plan = Plan(
-                records, groups, group_ext, dropped, *_split_new(records, groups, dropped), None
-            )
-        rest = _insert_first(conn, workspace_id, plan, source, now, ids, outcomes, fresh)
+        rest = _insert_first(
+            conn, workspace_id, records, groups, dropped, source, now, ids, outcomes, fresh
+        )
         conflicts = 0
         if rest:
             # The rest share no key with the groups just inserted, except keys linking
@@ -320,15 +282,25 @@ def merge_contacts(
     return MergeResult(ids, outcomes, conflicts)
 
 
-def _split_new(
-    records: Sequence[CleanContact], groups: dict[int, list[int]], dropped: set[tuple[int, str]]
-) -> tuple[list[tuple[tuple[Any, ...], dict[str, Any]]], list[list[int]], list[int]]:
-    """Return the groups that are plainly new people (values, members) and the other records.
+def _insert_first(
+    conn: sa.Connection,
+    workspace_id: int,
+    records: Sequence[CleanContact],
+    groups: dict[int, list[int]],
+    dropped: set[tuple[int, str]],
+    source: str,
+    now: datetime,
+    ids: list[int],
+    outcomes: list[str],
+    fresh: list[int],
+) -> list[int]:
+    """Insert the groups that are plainly new people unless a key is taken; return the rest.
 
     A group qualifies when no key of it was dropped by linking and its records agree on each
     key (one external id, one phone, one email at most): then it is created, with the values
     the lookup path would give it, exactly when no stored contact holds any of its keys, and
-    that is what the insert's unique indexes decide (``_insert_first``).
+    that is what the insert's unique indexes decide. ``ids``, ``outcomes`` and ``fresh`` are
+    filled in for the groups inserted; positions of all other records are returned, sorted.
     """
     dropped_at = {i for i, _ in dropped}
     new: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
@@ -348,32 +320,8 @@ def _split_new(
         else:
             new.append(_new_person(records, members, {}))
         new_members.append(members)
-    return new, new_members, rest
-
-
-def _insert_first(
-    conn: sa.Connection,
-    workspace_id: int,
-    plan: Plan,
-    source: str,
-    now: datetime,
-    ids: list[int],
-    outcomes: list[str],
-    fresh: list[int],
-) -> list[int]:
-    """Insert the plan's plainly new people unless a key is taken; return the rest.
-
-    ``ids``, ``outcomes`` and ``fresh`` are filled in for the groups inserted; positions of
-    all other records (the plan's rest and the groups whose insert was skipped) are
-    returned, sorted.
-    """
-    rest = list(plan.rest)
-    got = (
-        _insert_unless_taken(conn, workspace_id, plan.new, source, now, plan.tails)
-        if plan.new
-        else []
-    )
-    for members, cid in zip(plan.new_members, got, strict=True):
+    got = _insert_unless_taken(conn, workspace_id, new, source, now) if new else []
+    for members, cid in zip(new_members, got, strict=True):
         if cid is None:
             rest.extend(members)
             continue
@@ -621,7 +569,6 @@ def _insert_unless_taken(
     new: list[tuple[tuple[Any, ...], dict[str, Any]]],
     source: str,
     now: datetime,
-    tails: list[str] | None = None,
 ) -> list[int | None]:
     """Insert new contacts whose keys are all free; return their ids (None: a key is taken).
 
@@ -634,11 +581,10 @@ def _insert_unless_taken(
     if conn.dialect.name == "postgresql":
         ids = next_ids(conn, contacts, len(new))
         conn.exec_driver_sql(_STAGE_DDL)
-        if tails is None:
-            tails = [copy_line((*profile, json_text(attrs))) for profile, attrs in new]
-        # An id is digits: prefixed to a line made without it, the line is what copy_line
-        # makes of the whole row.
-        lines = [f"{cid}\t{tail}" for cid, tail in zip(ids, tails, strict=True)]
+        lines = [
+            copy_line((str(cid), *profile, json_text(attrs)))
+            for cid, (profile, attrs) in zip(ids, new, strict=True)
+        ]
         copy_text(conn, _STAGE, _STAGE_COLUMNS, lines)
         got = driver_rows(conn, _STAGE_INSERT, (workspace_id, source, now, now))
         # TRUNCATE, not DELETE: a temporary table is never vacuumed, and deleted rows stayed

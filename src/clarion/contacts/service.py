@@ -17,13 +17,7 @@ import sqlalchemy as sa
 from clarion.audit.service import Actor, record
 from clarion.consent.service import current_consent
 from clarion.contacts.cleaning import CleanContact, ContactIn, Reject, clean_contact
-from clarion.contacts.merge import (
-    PROFILE,
-    Plan,
-    add_tags_and_identities,
-    merge_contacts,
-    plan_batch,
-)
+from clarion.contacts.merge import PROFILE, add_tags_and_identities, merge_contacts
 from clarion.contacts.tables import contact_identities, contact_tags, contacts
 from clarion.db.types import utcnow
 from clarion.errors import Conflict, NotFound, ValidationFailed
@@ -134,28 +128,15 @@ def apply_clean(
     *,
     source: str,
     insert_first: InsertFirst | None = None,
-    plans: Sequence[Plan] | None = None,
 ) -> tuple[Counter[str], list[int]]:
-    """Merge already-cleaned records in batches; return outcome counts and ids (no audit).
-
-    ``plans`` are ``plan_batches(clean)``, made ahead (by an importer's main thread).
-    """
+    """Merge already-cleaned records in batches; return outcome counts and ids (no audit)."""
     counts: Counter[str] = Counter()
     ids: list[int] = []
     now = utcnow()
-    batches: Sequence[Plan | Sequence[CleanContact]] = (
-        plans
-        if plans is not None
-        else [clean[start : start + BATCH] for start in range(0, len(clean), BATCH)]
-    )
-    for batch in batches:
-        plan = batch if isinstance(batch, Plan) else None
-        part = plan.records if plan is not None else batch
-        assert not isinstance(part, Plan)
+    for start in range(0, len(clean), BATCH):
+        part = clean[start : start + BATCH]
         first = insert_first is not None and insert_first.enabled
-        res = merge_contacts(
-            conn, workspace_id, part, source=source, now=now, insert_first=first, plan=plan
-        )
+        res = merge_contacts(conn, workspace_id, part, source=source, now=now, insert_first=first)
         if insert_first is not None:
             insert_first.update(res.outcomes)
         counts.update(res.outcomes)
@@ -163,14 +144,6 @@ def apply_clean(
             counts["key_conflicts"] += res.key_conflicts
         ids.extend(res.ids)
     return counts, ids
-
-
-def plan_batches(clean: Sequence[CleanContact], *, copy_lines: bool) -> list[Plan]:
-    """Return the merge plans of ``clean`` in the batches ``apply_clean`` merges."""
-    return [
-        plan_batch(clean[start : start + BATCH], copy_lines=copy_lines)
-        for start in range(0, len(clean), BATCH)
-    ]
 
 
 def get_contact(conn: sa.Connection, workspace_id: int, contact_id: int) -> dict[str, Any]:

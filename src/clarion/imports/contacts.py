@@ -47,8 +47,7 @@ from clarion.contacts.cleaning import (
     clean_contact,
     clean_values,
 )
-from clarion.contacts.merge import Plan
-from clarion.contacts.service import InsertFirst, apply_clean, plan_batches, workspace_region
+from clarion.contacts.service import InsertFirst, apply_clean, workspace_region
 from clarion.errors import ValidationFailed
 from clarion.imports.pipeline import CHUNK_ROWS, Cleaned, Codec, ImportReport, run_import
 from clarion.imports.readers import Row, RowError
@@ -494,20 +493,6 @@ CODEC = Codec(pack_cleaned, unpack_cleaned)
 COMMIT_ROWS = 50_000
 
 
-class PlannedContacts(list[CleanContact]):
-    """A chunk's clean contacts with their merge plans, made ahead by ``plan_contacts``."""
-
-    plans: list[Plan]
-
-
-def plan_contacts(accepted: list[CleanContact], *, copy_lines: bool) -> PlannedContacts:
-    """Return ``accepted`` with its merge plans (the import's main thread makes them while the
-    writer thread merges the previous chunk; see ``merge.plan_batch``)."""
-    planned = PlannedContacts(accepted)
-    planned.plans = plan_batches(planned, copy_lines=copy_lines)
-    return planned
-
-
 def sink_contacts(
     conn: sa.Connection,
     actor: Actor,
@@ -517,9 +502,8 @@ def sink_contacts(
     insert_first: InsertFirst | None = None,
 ) -> Counter[str]:
     """Merge a chunk of clean contacts and append the consent it changes."""
-    plans = accepted.plans if isinstance(accepted, PlannedContacts) else None
     counts, ids = apply_clean(
-        conn, actor.workspace_id, accepted, source=source, insert_first=insert_first, plans=plans
+        conn, actor.workspace_id, accepted, source=source, insert_first=insert_first
     )
     entries = [
         ConsentIn(
@@ -577,5 +561,4 @@ def import_contacts(
         chunk_rows=chunk_rows or CHUNK_ROWS,
         codec=CODEC,
         commit_rows=COMMIT_ROWS,
-        prepare=partial(plan_contacts, copy_lines=engine.dialect.name == "postgresql"),
     )

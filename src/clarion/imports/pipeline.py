@@ -400,14 +400,10 @@ def run_import(
     group_by: GroupBy | None = None,
     codec: Codec | None = None,
     commit_rows: int = 0,
-    prepare: Callable[[list[Any]], list[Any]] | None = None,
 ) -> ImportReport:
     """Import ``path`` chunk by chunk through ``clean`` and ``sink``; record the report.
 
     Chunks are written in one transaction per ``commit_rows`` rows (0: one per chunk).
-    ``prepare``, if given, turns a chunk's accepted records into what ``sink`` takes: it runs
-    in the main thread while the writer thread writes the previous chunk, so a kind can do
-    its database-free work there.
     """
     started = time.perf_counter()
     source = Source(path, fmt, encoding)
@@ -449,10 +445,8 @@ def run_import(
         with _fewer_collections():
             writer.start()
             try:
-                for n_rows, cleaned in chunks:
-                    if prepare is not None:
-                        cleaned.accepted = prepare(cleaned.accepted)
-                    writer.put((n_rows, cleaned))
+                for item in chunks:
+                    writer.put(item)
             except BaseException:
                 writer.stop(abort=True)
                 raise
