@@ -331,109 +331,8 @@ class Connector:
 
     # -- sending --------------------------------------------------------------------------------
     async def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
-        """Send every message of ``batch`` concurrently; return their results in order.
-
-        One-part messages that find a free window slot go out at once, without an asyncio
-        task each (a task per message was about a quarter of the delivery worker's CPU): a
-        callback frees the slot when the response comes, and the batch waits for them all.
-        The rest, and any part not simply accepted, take ``submit``'s path (waiting for a
-        slot, retries, uncertainty) from where they are.
-        """
-        if not self._accepting or self._stopping or self._rate.must_wait():
-            return list(await asyncio.gather(*(self.submit(m) for m in batch)))
-        results: list[SendResult | None] = [None] * len(batch)
-        later: list[int] = []
-        sent: list[tuple[int, Prepared, asyncio.Future[P.Pdu]]] = []
-        for i, message in enumerate(batch):
-            wire = self._send_now(message)
-            if wire is None:
-                later.append(i)
-            else:
-                sent.append((i, *wire))
-        self._active += len(sent)
-        if sent and self._idle is not None:
-            self._idle.clear()
-        try:
-            pending = [asyncio.ensure_future(self.submit(batch[i])) for i in later]
-            if sent:
-                await asyncio.gather(*(fut for _, _, fut in sent), return_exceptions=True)
-            again: list[tuple[int, asyncio.Future[SendResult]]] = []
-            for i, prepared, fut in sent:
-                status, value = self._answer(fut)
-                if not status:
-                    results[i] = self._submitted(prepared, [value], 1)
-                    self.stats.messages_ok += 1
-                else:
-                    retry = self._submit_parts(prepared, batch[i].urgent, first=(status, value))
-                    again.append((i, asyncio.ensure_future(retry)))
-            for i, task in again:
-                result = await task
-                results[i] = result
-                if result.ok:
-                    self.stats.messages_ok += 1
-                else:
-                    self.stats.messages_failed += 1
-            for i, task in zip(later, pending, strict=True):
-                results[i] = await task
-        finally:
-            self._active -= len(sent)
-            if not self._active and self._idle is not None:
-                self._idle.set()
-        return [r for r in results if r is not None]
-
-    def _send_now(self, message: OutboundMessage) -> tuple[Prepared, asyncio.Future[P.Pdu]] | None:
-        """Put a one-part message on the wire if a window slot is free now, else None."""
-        if self._urgent_wanting and not message.urgent:
-            return None
-        try:
-            prepared = prepare(message, self.config)
-        except InvalidMessage:
-            return None  # submit() reports it
-        if len(prepared.tails) != 1:
-            return None
-        bind = self._free_slot()
-        if bind is None:
-            return None
-        session = bind.session
-        if session is None or not session.is_open:
-            self._release(bind)
-            return None
-        seq = session.next_seq()
-        try:
-            fut = session.request_raw(seq, prepared.pdu(seq, 0))
-        except ConnectionLost:
-            self._release(bind)
-            return None
-        session.tickets[seq] = (prepared, 0)
-        self.stats.submitted_parts += 1
-        sent_at = time.monotonic()
-
-        def answered(done: asyncio.Future[P.Pdu]) -> None:
-            self._release(bind)
-            if not done.cancelled() and done.exception() is None:
-                self.latencies.add(time.monotonic() - sent_at)
-            else:
-                session.tickets.pop(seq, None)
-
-        fut.add_done_callback(answered)
-        return prepared, fut
-
-    def _answer(self, fut: asyncio.Future[P.Pdu]) -> tuple[int, str]:
-        """Read a part's response as ``(0, provider id)`` or ``(status, reason)``."""
-        if fut.cancelled():
-            return UNCERTAIN, "CancelledError: the response was cancelled"
-        exc = fut.exception()
-        if exc is not None:
-            if isinstance(exc, ConnectionLost | ResponseTimeout):
-                return UNCERTAIN, f"{type(exc).__name__}: {exc}"
-            raise exc
-        resp = fut.result()
-        if resp.status:
-            return resp.status, P.status_name(resp.status)
-        self.stats.accepted_parts += 1
-        self._rate.accepted()
-        msg_id: str = resp.fields.get("message_id", "")
-        return 0, normalise_id(msg_id, self.config.submit_id_format)
+        """Send every message of ``batch`` concurrently; return their results in order."""
+        return list(await asyncio.gather(*(self.submit(m) for m in batch)))
 
     async def submit(self, message: OutboundMessage) -> SendResult:
         """Send one message (all its parts) and return its result."""
@@ -461,16 +360,11 @@ class Connector:
             self.stats.messages_failed += 1
         return result
 
-    async def _submit_parts(
-        self, prepared: Prepared, urgent: bool, first: tuple[int, str] | None = None
-    ) -> SendResult:
-        """Send every part in turn; ``first``: the first part was sent once and refused (or
-        left uncertain) with this ``(status, reason)``, go on from there."""
+    async def _submit_parts(self, prepared: Prepared, urgent: bool) -> SendResult:
         ids: list[str] = []
         attempts = 1
         for part in range(len(prepared.tails)):
-            status, value, tries = await self._submit_part(prepared, part, urgent, first)
-            first = None
+            status, value, tries = await self._submit_part(prepared, part, urgent)
             attempts = max(attempts, tries)
             if status:
                 rule = rule_for(status, self.policy) if status > 0 else None
@@ -488,9 +382,6 @@ class Connector:
                     attempts=tries,
                 )
             ids.append(value)
-        return self._submitted(prepared, ids, attempts)
-
-    def _submitted(self, prepared: Prepared, ids: list[str], attempts: int) -> SendResult:
         cost = self.config.cost_per_part
         return SendResult.submitted(
             prepared.ref,
@@ -500,11 +391,7 @@ class Connector:
         )
 
     async def _submit_part(
-        self,
-        prepared: Prepared,
-        part: int,
-        urgent: bool = False,
-        first: tuple[int, str] | None = None,
+        self, prepared: Prepared, part: int, urgent: bool = False
     ) -> tuple[int, str, int]:
         """Return (0, provider id, attempts) or (status, reason, attempts) for one part.
 
@@ -516,52 +403,49 @@ class Connector:
         attempt = 0
         while True:
             attempt += 1
-            if first is not None:  # sent once already (Connector.send): its answer
-                (status, reason), first = first, None
+            # Fast path without a coroutine: a free slot now and no rate to wait for.
+            yield_to_urgent = self._urgent_wanting and not urgent
+            bind_now = None if self._stopping or yield_to_urgent else self._free_slot()
+            try:
+                bind = bind_now or await self._acquire(deadline, urgent)
+            except _NotSent as exc:
+                return NOT_SENT, str(exc), attempt
+            if self._rate.must_wait():
+                await self._rate.acquire()
+            session = bind.session
+            if session is None or not session.is_open:
+                self._release(bind)
+                attempt -= 1
+                continue
+            seq = session.next_seq()
+            sent_at = time.monotonic()
+            try:
+                fut = session.request_raw(seq, prepared.pdu(seq, part))
+            except ConnectionLost:
+                self._release(bind)
+                attempt -= 1  # never left us: not an attempt
+                continue
+            session.tickets[seq] = (prepared, part)
+            self.stats.submitted_parts += 1
+            try:
+                resp = await fut
+            except asyncio.CancelledError:
+                session.tickets.pop(seq, None)
+                raise
+            except (ConnectionLost, ResponseTimeout) as exc:
+                session.tickets.pop(seq, None)
+                status, reason = UNCERTAIN, f"{type(exc).__name__}: {exc}"
             else:
-                # Fast path without a coroutine: a free slot now and no rate to wait for.
-                yield_to_urgent = self._urgent_wanting and not urgent
-                bind_now = None if self._stopping or yield_to_urgent else self._free_slot()
-                try:
-                    bind = bind_now or await self._acquire(deadline, urgent)
-                except _NotSent as exc:
-                    return NOT_SENT, str(exc), attempt
-                if self._rate.must_wait():
-                    await self._rate.acquire()
-                session = bind.session
-                if session is None or not session.is_open:
-                    self._release(bind)
-                    attempt -= 1
-                    continue
-                seq = session.next_seq()
-                sent_at = time.monotonic()
-                try:
-                    fut = session.request_raw(seq, prepared.pdu(seq, part))
-                except ConnectionLost:
-                    self._release(bind)
-                    attempt -= 1  # never left us: not an attempt
-                    continue
-                session.tickets[seq] = (prepared, part)
-                self.stats.submitted_parts += 1
-                try:
-                    resp = await fut
-                except asyncio.CancelledError:
-                    session.tickets.pop(seq, None)
-                    raise
-                except (ConnectionLost, ResponseTimeout) as exc:
-                    session.tickets.pop(seq, None)
-                    status, reason = UNCERTAIN, f"{type(exc).__name__}: {exc}"
-                else:
-                    self.latencies.add(time.monotonic() - sent_at)
-                    status = resp.status
-                    if not status:
-                        self.stats.accepted_parts += 1
-                        self._rate.accepted()
-                        msg_id: str = resp.fields.get("message_id", "")
-                        return 0, normalise_id(msg_id, cfg.submit_id_format), attempt
-                    reason = P.status_name(status)
-                finally:
-                    self._release(bind)
+                self.latencies.add(time.monotonic() - sent_at)
+                status = resp.status
+                if not status:
+                    self.stats.accepted_parts += 1
+                    self._rate.accepted()
+                    msg_id: str = resp.fields.get("message_id", "")
+                    return 0, normalise_id(msg_id, cfg.submit_id_format), attempt
+                reason = P.status_name(status)
+            finally:
+                self._release(bind)
             if status == UNCERTAIN:
                 if not cfg.resubmit_uncertain:
                     return status, reason, attempt
