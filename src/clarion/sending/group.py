@@ -247,11 +247,13 @@ _WRITERS_LOCK = threading.Lock()
 
 
 def writer_for(engine: Engine) -> GroupWriter:
-    """Return the engine's group writer: one thread on SQLite, eight on PostgreSQL.
+    """Return the engine's group writer: one thread on SQLite, four on PostgreSQL.
 
-    PostgreSQL takes several groups at once: a send is two round trips, and on a busy machine
-    each waits for the backend to be scheduled (with four writers a loaded 2-core machine
-    gave 401 sends/s, with eight 493/s at 500 offered);
+    PostgreSQL takes several groups at once: a send is two round trips, each waiting for the
+    backend. Four is where the tail was lowest on an idle 2-core machine at 500 sends/s
+    (p99 10.4 ms with two writers, 9.7 ms with four, 15-18 ms with three, 25-65 ms with eight:
+    more threads only queue for the GIL); on a machine loaded by other work eight kept up
+    better (493 sends/s against 401 with four), but latency is the target of this path.
     SQLite has one write lock, so a second thread would only wait for it.
     """
     found = _WRITERS.get(engine)
@@ -260,6 +262,6 @@ def writer_for(engine: Engine) -> GroupWriter:
     with _WRITERS_LOCK:
         found = _WRITERS.get(engine)
         if found is None:
-            writers = 1 if engine.dialect.name == "sqlite" else 8
+            writers = 1 if engine.dialect.name == "sqlite" else 4
             found = _WRITERS[engine] = GroupWriter(engine, writers=writers)
         return found
