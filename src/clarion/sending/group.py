@@ -217,24 +217,24 @@ def _broken(conn: sa.Connection) -> bool:
 def _answer(group: list[_Item[Any]]) -> None:
     """Settle each work's future: one wake-up per event loop, not one per work."""
     by_loop: dict[asyncio.AbstractEventLoop, list[_Item[Any]]] = {}
+    blocking: list[_Item[Any]] = []  # run_sync's callers wait on a thread: settled here
     for item in group:
         if item.loop is None:
-            if item.future.done():  # answered already (a writer that died while answering)
-                continue
-            if item.error is None:
-                item.future.set_result(item.result)
-            else:
-                item.future.set_exception(item.error)
+            blocking.append(item)
         else:
             by_loop.setdefault(item.loop, []).append(item)
+    _settle(blocking)
     for loop, items in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
             loop.call_soon_threadsafe(_settle, items)
 
 
 def _settle(items: list[_Item[Any]]) -> None:
+    """Answer each future (asyncio's or a thread's) not answered yet."""
     for item in items:
-        if item.future.done():  # cancelled: the client went away
+        # Done already: cancelled (the client went away), or answered by a writer that died
+        # while answering.
+        if item.future.done():
             continue
         if item.error is None:
             item.future.set_result(item.result)
