@@ -47,7 +47,32 @@ def _live_tuples(engine: Engine) -> int:
         )
 
 
+def _settle_pending_statistics(engine: Engine) -> None:
+    """Close every other backend of this database, so none still holds counts to publish.
+
+    The previous test's TRUNCATE ran on a pooled backend, which publishes its counts when it
+    next flushes (an idle backend may wait ten seconds). A truncation published after this
+    test's INSERT sets ``n_live_tup`` back to 0 for good: seen once in CI, and reproduced by
+    hand with two sessions. A backend publishes what it holds before it leaves
+    ``pg_stat_activity``, so waiting for the others to go is enough.
+    """
+    engine.dispose()
+    deadline = time.monotonic() + 30
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            others = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).scalar_one()
+            conn.commit()
+            if others == 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError("other backends of the test database did not go away within 30 s")
+
+
 def _doubled_table_is_analyzed(engine: Engine, workspace_id: int) -> None:
+    _settle_pending_statistics(engine)
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE contacts")
         conn.exec_driver_sql(
