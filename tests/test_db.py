@@ -39,7 +39,7 @@ def test_migrations_have_one_head() -> None:
 
     # a second head means a feature branch was not merged: later migrations need one parent
     assert ScriptDirectory.from_config(migrate.alembic_config()).get_heads() == [
-        "0022_send_path_cascades"
+        "0023_contacts_write_path"
     ]
 
 

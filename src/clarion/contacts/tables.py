@@ -2,6 +2,9 @@
 
 Phone, email and external id are each unique within a workspace (NULLs allowed many times), which
 is what makes "one profile per person" enforceable by the database rather than by hope.
+
+The contact's workspace and a tag's contact are kept by triggers rather than foreign keys, which
+PostgreSQL checked row by row with a lock on the row named (see migration 0023).
 """
 
 import sqlalchemy as sa
@@ -13,7 +16,8 @@ contacts = sa.Table(
     "contacts",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("workspace_id", sa.ForeignKey("workspaces.id"), nullable=False),
+    # Checked per INSERT statement by a trigger, not a foreign key (migration 0023).
+    sa.Column("workspace_id", BigId, nullable=False),
     sa.Column("external_id", sa.String(200)),
     sa.Column("first_name", sa.String(200)),
     sa.Column("last_name", sa.String(200)),
@@ -39,7 +43,8 @@ contacts = sa.Table(
 contact_tags = sa.Table(
     "contact_tags",
     metadata,
-    sa.Column("contact_id", sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    # Deleted with its contact by a trigger on contacts, not a foreign key (migration 0023).
+    sa.Column("contact_id", BigId, primary_key=True),
     sa.Column("tag", sa.String(100), primary_key=True),
     sa.Index("ix_contact_tags_tag", "tag", "contact_id"),
 )

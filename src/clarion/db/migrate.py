@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,12 +25,41 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine) -> list[str]:
-    """Bring the schema up to date and return the revisions applied before and after."""
+    """Bring the schema up to date and return the revisions applied before and after.
+
+    On SQLite, foreign keys are switched off while the migrations run, as SQLite's own
+    procedure for changing a table's schema says: a batch alter copies a table and drops the
+    original, and with foreign keys on, dropping a table that others reference first deletes
+    its rows, cascading to theirs. The keys are checked once the migrations are committed.
+    """
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Outside any transaction: inside one, SQLite ignores this pragma.
+            _driver_execute(conn, "PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "heads")
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                conn.rollback()
+                if broken:
+                    raise RuntimeError(f"foreign keys broken by the migrations: {broken[:5]}")
+        finally:
+            if sqlite:
+                _driver_execute(conn, "PRAGMA foreign_keys=ON")
     return current_revisions(engine)
+
+
+def _driver_execute(conn: Connection, sql: str) -> None:
+    """Run ``sql`` on the driver's connection, where SQLAlchemy begins no transaction."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 def current_revisions(engine: Engine) -> list[str]:
