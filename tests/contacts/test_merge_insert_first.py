@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from clarion.contacts.cleaning import CleanContact, ContactIn, clean_contact
+from clarion.contacts.known import KnownKeys
 from clarion.contacts.merge import PROFILE, merge_contacts
 from clarion.contacts.tables import contact_tags, contacts
 from clarion.db.types import utcnow
@@ -66,29 +67,46 @@ def _state(conn: sa.Connection, workspace_id: int) -> list[tuple[Any, ...]]:
 
 
 def test_insert_first_merges_like_lookups_first(engine: Engine) -> None:
-    # given two empty workspaces and random batches with colliding keys
+    # given three empty workspaces and random batches with colliding keys
     with engine.begin() as conn:
         plain = ensure_workspace(conn, "plain")
         first = ensure_workspace(conn, "first")
+        copied = ensure_workspace(conn, "copied")
     r = random.Random(20261123)
-    for batch_no in range(60):
-        batch = [rec for i in range(r.randint(1, 12)) if (rec := _record(r, i)) is not None]
-        # when one workspace merges them by lookups and the other inserting first
+    known, copies, failures = KnownKeys(), 0, 0
+    for batch_no in range(90):
+        if batch_no % 15 == 0:
+            # a new import: its filter knows none of the people already stored
+            copies, failures = copies + known.copied, failures + known.failures
+            known = KnownKeys()
+        size = r.randint(1, 12) if batch_no % 3 else r.randint(20, 40)
+        batch = [rec for i in range(size) if (rec := _record(r, i)) is not None]
+        # when one workspace merges them by lookups, one inserting first, and one also
+        # COPYing the people whose keys the import has not met yet
         with engine.begin() as conn:
             now = utcnow()
             a = merge_contacts(conn, plain, batch, source="t", now=now)
             b = merge_contacts(conn, first, batch, source="t", now=now, insert_first=True)
+            c = merge_contacts(
+                conn, copied, batch, source="t", now=now, insert_first=True, known=known
+            )
             # then each batch has the same outcomes and the workspaces the same contacts
-            assert (b.outcomes, b.key_conflicts) == (a.outcomes, a.key_conflicts), batch_no
-            same_person = [
-                (a.ids[i] == a.ids[j], b.ids[i] == b.ids[j])
-                for i in range(len(batch))
-                for j in range(i)
-            ]
-            assert all(x == y for x, y in same_person), batch_no
+            for got in (b, c):
+                assert (got.outcomes, got.key_conflicts) == (a.outcomes, a.key_conflicts)
+                same_person = [
+                    (a.ids[i] == a.ids[j], got.ids[i] == got.ids[j])
+                    for i in range(len(batch))
+                    for j in range(i)
+                ]
+                assert all(x == y for x, y in same_person), batch_no
             assert _state(conn, first) == _state(conn, plain), batch_no
+            assert _state(conn, copied) == _state(conn, plain), batch_no
     with engine.connect() as conn:
         assert len(_state(conn, first)) > 5
+    if engine.dialect.name == "postgresql":
+        # and both ways of the plain COPY were taken: it went through, and it hit a stored key
+        assert copies + known.copied > 0
+        assert failures + known.failures > 0
 
 
 def test_copy_lines_escape_what_copy_text_format_needs() -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from clarion.audit.service import Actor, record
 from clarion.consent.service import current_consent
 from clarion.contacts.cleaning import CleanContact, ContactIn, Reject, clean_contact
+from clarion.contacts.known import KnownKeys
 from clarion.contacts.merge import PROFILE, add_tags_and_identities, merge_contacts
 from clarion.contacts.tables import contact_identities, contact_tags, contacts
 from clarion.db.types import utcnow
@@ -111,9 +112,12 @@ class InsertFirst:
     first: the unique indexes do the lookups (``merge_contacts(insert_first=True)``). A
     re-import of known people would attempt each insert in vain before the lookups, so the
     choice follows the previous batch: insert first while at least half of its people were new.
+    On PostgreSQL, ``known`` remembers the import's keys so that plainly new people skip the
+    conflict check (see ``contacts.known``); it is made on first use.
     """
 
     enabled: bool = True
+    known: KnownKeys | None = None
 
     def update(self, outcomes: Sequence[str]) -> None:
         created = sum(1 for o in outcomes if o == "created")
@@ -136,7 +140,12 @@ def apply_clean(
     for start in range(0, len(clean), BATCH):
         part = clean[start : start + BATCH]
         first = insert_first is not None and insert_first.enabled
-        res = merge_contacts(conn, workspace_id, part, source=source, now=now, insert_first=first)
+        known = None
+        if insert_first is not None and conn.dialect.name == "postgresql":
+            known = insert_first.known = insert_first.known or KnownKeys()
+        res = merge_contacts(
+            conn, workspace_id, part, source=source, now=now, insert_first=first, known=known
+        )
         if insert_first is not None:
             insert_first.update(res.outcomes)
         counts.update(res.outcomes)
