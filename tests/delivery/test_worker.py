@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from clarion.audit.service import Actor
 from clarion.campaigns.control import cancel, launch, pause, resume
 from clarion.campaigns.service import get_campaign
-from clarion.channels.base import OutboundMessage
+from clarion.channels.base import OutboundMessage, Receipt, SendResult
+from clarion.compliance.tables import compliance_send_log
 from clarion.db.types import utcnow
 from clarion.delivery import dispatcher, leases
 from clarion.delivery.tables import message_attempts, messages
@@ -462,3 +463,73 @@ def test_claiming_ahead_never_holds_more_than_a_batch_and_a_stop_gives_it_back(
     again.add_channel("main", loopback("main", again.on_report))
     _drain(again)
     assert _statuses(engine, cid) == {"delivered": 40}
+
+
+def test_a_receipt_here_before_the_write_back_is_written_with_the_submit(
+    engine: Engine, actor: Actor, make: Any, loopback: Any
+) -> None:
+    # given a channel whose receipts come with the submit's answer (as from a fast SMSC), two
+    # of them DELIVRD and one UNDELIV
+    make.contacts(["+12025550100", "+12025550101", "+17775550102"])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine, batch_size=10, send_chunk=10)
+    worker.add_channel("main", loopback("main", worker.on_report))
+    # when the worker sends them
+    _drain(worker)
+    # then the delivered ones went from sending to delivered in the submit's write-back, with
+    # their submit recorded in full; the undelivered receipt took the usual path
+    assert _statuses(engine, cid) == {"delivered": 2, "failed": 1}
+    assert worker.stats["delivered_with_submit"] == 2 and worker.stats["delivered"] == 2
+    assert worker.stats["failed"] == 1
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                messages.c.id,
+                messages.c.provider_id,
+                messages.c.submitted_at,
+                messages.c.delivered_at,
+            ).where(messages.c.campaign_id == cid, messages.c.status == "delivered")
+        ).all()
+        history = {
+            r.id: conn.execute(
+                sa.select(message_attempts.c.result, message_attempts.c.provider_id)
+                .where(message_attempts.c.message_id == r.id)
+                .order_by(message_attempts.c.id)
+            ).all()
+            for r in rows
+        }
+        sends = conn.execute(
+            sa.select(sa.func.count()).where(compliance_send_log.c.campaign_id == cid)
+        ).scalar_one()
+    for r in rows:
+        assert r.provider_id and r.submitted_at is not None and r.delivered_at is not None
+        # the status history keeps its order: the submit (with the part's id), then delivery
+        assert [tuple(a) for a in history[r.id]] == [
+            ("submitted", r.provider_id),
+            ("delivered", None),
+        ]
+    assert sends == 3
+
+
+def test_a_receipt_taken_for_a_row_that_moved_meanwhile_is_kept(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    # given a claimed message whose DELIVRD receipt is here, but whose row another worker
+    # recovered (marked uncertain) before this one wrote the submit
+    make.contacts(["+12025550100"])
+    make.route("main")
+    cid = make.campaign()
+    launch(engine, actor, cid)
+    worker = Worker(engine)
+    with engine.begin() as conn:
+        (c,) = dispatcher.claim(conn, worker.worker_id, connectors={"main"}, limit=5, now=utcnow())
+        conn.execute(messages.update().where(messages.c.id == c.id).values(status="uncertain"))
+    worker.on_report(Receipt("p-1", "DELIVRD", final=True))
+    # when the worker writes the submit back
+    worker._write_outcomes([(c, SendResult.submitted(str(c.id), ["p-1"]))])
+    # then nothing was written, and the receipt is still waiting to be applied the usual way
+    assert _statuses(engine, cid) == {"uncertain": 1}
+    assert worker.stats["delivered"] == 0
+    assert [r.provider_id for _, r in worker._unwritten] == ["p-1"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,41 +80,64 @@ class Submitted:
 
 
 def record_submitted(
-    conn: sa.Connection, done: Sequence[Submitted], *, worker_id: str, now: datetime
-) -> int:
-    """Mark messages submitted and keep one attempt row per part (receipts match on those)."""
+    conn: sa.Connection,
+    done: Sequence[Submitted],
+    *,
+    worker_id: str,
+    now: datetime,
+    delivered: Mapping[int, datetime] | None = None,
+) -> tuple[int, list[int]]:
+    """Mark messages submitted and keep one attempt row per part (receipts match on those);
+    return how many were written, and the ids of those that went straight to ``delivered``.
+
+    ``delivered`` maps one-part messages of ``done`` to the time of a DELIVRD receipt that
+    came before this write-back (an SMSC may answer the receipt a millisecond after the
+    submit): those rows are written ``delivered`` in the same update, with their
+    ``submitted`` and ``delivered`` attempts in that order, instead of being rewritten a
+    second time when the receipt is applied (each rewrite of an outbox row is a new row
+    version and an entry in every index of the table).
+    """
     if not done:
-        return 0
+        return 0, []
+    dlv = delivered or {}
     if conn.dialect.name == "postgresql":
-        n = _record_submitted_pg(conn, done, worker_id=worker_id, now=now)
+        n, n_dlv = _record_submitted_pg(conn, done, worker_id=worker_id, now=now, delivered=dlv)
     else:
         n = _record_submitted(conn, done, worker_id=worker_id, now=now)
+        n_dlv = _deliver_submitted(conn, dlv, now=now) if dlv else []
     extra = [(d.message_id, pid) for d in done for pid in d.provider_ids[1:]]
     if extra:
         _attempts_from_rows(conn, extra, result="submitted", worker_id=worker_id, now=now)
-    return n
+    return n, n_dlv
 
 
 #: The submit write-back on PostgreSQL: the outbox update, the first part's attempt row and the
-#: compliance send log in one statement, the two inserts reading the rows the update returns
+#: compliance send log in one statement, the inserts reading the rows the update returns
 #: instead of finding 2 x n rows by id again. ``%(rows)s`` is a JSON array of
-#: [id, claim token, provider id]; the ids are inlined as a constant array (see update_by_id).
+#: [id, claim token, provider id, delivered at or null]; the ids are inlined as a constant
+#: array (see update_by_id). A row with a delivery time is written delivered at once and gets
+#: its ``delivered`` attempt after every ``submitted`` one (the attempt log is the status
+#: history, read in id order).
 _SUBMITTED_PG = """
 WITH v AS (
-    SELECT (e->>0)::bigint AS id, e->>1 AS token, e->>2 AS pid
+    SELECT (e->>0)::bigint AS id, e->>1 AS token, e->>2 AS pid, (e->>3)::timestamptz AS dat
     FROM json_array_elements(%(rows)s::json) AS e
 ), upd AS (
     UPDATE messages AS t
-    SET status = 'submitted', provider_id = v.pid, submitted_at = %(at)s, provider_code = NULL
+    SET status = CASE WHEN v.dat IS NULL THEN 'submitted' ELSE 'delivered' END,
+        provider_id = v.pid, submitted_at = %(at)s, provider_code = NULL,
+        delivered_at = coalesce(v.dat, t.delivered_at)
     FROM v
     WHERE t.id = ANY('{{{ids}}}'::bigint[]) AND t.id = v.id AND t.claim_token = v.token
         AND t.status = 'sending'
     RETURNING t.id, t.workspace_id, t.contact_id, t.campaign_id, t.route_id, t.channel,
-        t.purpose, t.provider_id
+        t.purpose, t.provider_id, v.dat IS NOT NULL AS dlv
 ), attempt AS (
     INSERT INTO message_attempts
         (message_id, campaign_id, route_id, worker_id, result, provider_id, at)
     SELECT id, campaign_id, route_id, %(worker)s, 'submitted', provider_id, %(at)s FROM upd
+    UNION ALL
+    SELECT id, campaign_id, route_id, NULL, 'delivered', NULL, %(at)s FROM upd WHERE dlv
 ), sent AS (
     INSERT INTO compliance_send_log
         (workspace_id, contact_id, channel, purpose, sent_at, campaign_id, message_ref)
@@ -126,16 +149,29 @@ WITH v AS (
     FROM upd
     WHERE upd.contact_id IS NOT NULL
 )
-SELECT count(*) FROM upd
+SELECT count(*), coalesce(array_agg(id) FILTER (WHERE dlv), '{}') FROM upd
 """
 
 
 def _record_submitted_pg(
-    conn: sa.Connection, done: Sequence[Submitted], *, worker_id: str, now: datetime
-) -> int:
+    conn: sa.Connection,
+    done: Sequence[Submitted],
+    *,
+    worker_id: str,
+    now: datetime,
+    delivered: Mapping[int, datetime],
+) -> tuple[int, list[int]]:
     ids = ",".join(str(int(d.message_id)) for d in done)  # int(): nothing but digits inlined
     rows = orjson.dumps(
-        [(d.message_id, d.claim_token, d.provider_ids[0] if d.provider_ids else None) for d in done]
+        [
+            (
+                d.message_id,
+                d.claim_token,
+                d.provider_ids[0] if d.provider_ids else None,
+                delivered.get(d.message_id),
+            )
+            for d in done
+        ]
     ).decode()
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -145,9 +181,37 @@ def _record_submitted_pg(
             prepare=False,
         )
         got = cursor.fetchone()
-        return int(got[0]) if got else 0
+        return (int(got[0]), [int(i) for i in got[1]]) if got else (0, [])
     finally:
         cursor.close()
+
+
+def _deliver_submitted(
+    conn: sa.Connection, delivered: Mapping[int, datetime], *, now: datetime
+) -> list[int]:
+    """Move just-submitted messages whose receipt came first on to ``delivered`` (SQLite: after
+    the ``submitted`` attempts, so the status history keeps its order); return their ids."""
+    ids = [
+        int(i)
+        for i in conn.execute(
+            sa.select(messages.c.id).where(
+                in_values(conn, messages.c.id, list(delivered)), messages.c.status == "submitted"
+            )
+        ).scalars()
+    ]
+    if not ids:
+        return []
+    times: dict[datetime, Any] = {}
+    update_by_id(
+        conn,
+        "messages",
+        "status = 'delivered', delivered_at = v.at",
+        "t.status = 'submitted'",
+        [("id", "bigint"), ("at", "timestamptz")],
+        [(m, times.setdefault(delivered[m], db_time(conn, delivered[m]))) for m in ids],
+    )
+    log_attempts(conn, in_values(conn, messages.c.id, ids), "delivered", now=now)
+    return ids
 
 
 def _record_submitted(

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +33,7 @@ from clarion.db.engine import read_only
 from clarion.db.types import utcnow
 from clarion.delivery import dispatcher, hooks, leases, metrics
 from clarion.delivery.outcomes import Failure, Submitted, fail_or_failover, record_submitted
-from clarion.delivery.receipts import apply_or_hold
+from clarion.delivery.receipts import DELIVERED, apply_or_hold
 from clarion.delivery.tables import LANE_DUE_INDEX, OPEN_STATES, messages, status_is
 from clarion.errors import Conflict
 
@@ -528,22 +528,80 @@ class Worker:
             metrics.SENT.labels(str(route), connector).inc(n)
         for (route, connector, code), n in errors.items():
             metrics.SEND_ERRORS.labels(str(route), connector, code).inc(n)
-        with self._gate(lane=lane), self.engine.begin() as conn:
-            self.stats["submitted"] += record_submitted(
-                conn, done, worker_id=self.worker_id, now=now
-            )
-            self.stats.update(
-                fail_or_failover(
-                    conn, failures, now=now, expect=("sending",), worker_id=self.worker_id
+        early = self._take_delivered(done) if done else {}
+        went: list[int] = []
+        try:
+            with self._gate(lane=lane), self.engine.begin() as conn:
+                n_sub, went = record_submitted(
+                    conn,
+                    done,
+                    worker_id=self.worker_id,
+                    now=now,
+                    delivered={m: at for m, (at, _) in early.items()},
                 )
-            )
-            if uncertain:
+                self.stats["submitted"] += n_sub
+                self.stats["delivered"] += len(went)
+                self.stats["delivered_with_submit"] += len(went)
                 self.stats.update(
-                    dispatcher.mark_uncertain(conn, [c.id for c in uncertain], now=now)
+                    fail_or_failover(
+                        conn, failures, now=now, expect=("sending",), worker_id=self.worker_id
+                    )
                 )
+                if uncertain:
+                    self.stats.update(
+                        dispatcher.mark_uncertain(conn, [c.id for c in uncertain], now=now)
+                    )
+        except BaseException:
+            # Nothing was written: the receipts taken for this write wait as before.
+            if early:
+                self._return_receipts(early)
+            raise
         if len(self._written) > WRITTEN_CAP:
             self._written = set()
-        self._written.update(pid for d in done for pid in d.provider_ids)
+        applied = set(went)
+        # A receipt taken for a row the write did not find in ``sending`` (another worker
+        # recovered it meanwhile) is applied the usual way, from the database's state.
+        missed = {m: t for m, t in early.items() if m not in applied}
+        if missed:
+            self._return_receipts(missed)
+        self._written.update(
+            pid for d in done if d.message_id not in applied for pid in d.provider_ids
+        )
+
+    def _take_delivered(self, done: Sequence[Submitted]) -> dict[int, tuple[datetime, Receipt]]:
+        """Take the DELIVRD receipts already here for one-part messages of ``done``; return
+        message id -> (delivery time, receipt).
+
+        With an SMSC that answers receipts at once, the receipt of about every message is in
+        before the write-back of its chunk: written with the submit, the outbox row is
+        rewritten once instead of twice, and the receipt needs no query to be matched.
+        """
+        want = {d.provider_ids[0]: d.message_id for d in done if len(d.provider_ids) == 1}
+        out: dict[int, tuple[datetime, Receipt]] = {}
+        with self._flushing:
+            self._take_new(time.monotonic())
+            keep: list[tuple[float, Receipt]] = []
+            for at, r in self._unwritten:
+                mid = want.get(r.provider_id) if r.state == DELIVERED else None
+                if mid is None or mid in out:
+                    keep.append((at, r))
+                else:
+                    out[mid] = (r.done_at or utcnow(), r)
+            self._unwritten = keep
+        return out
+
+    def _return_receipts(self, taken: Mapping[int, tuple[datetime, Receipt]]) -> None:
+        tick = time.monotonic()
+        with self._flushing:
+            self._unwritten.extend((tick, r) for _, r in taken.values())
+
+    def _take_new(self, tick: float) -> None:
+        """Move the receipts the channels reported since the last look to ``_unwritten``
+        (the caller holds ``_flushing``)."""
+        new, self._receipts = self._receipts, []
+        for state, n in Counter(r.state for r in new).items():
+            metrics.RECEIPTS.labels(state).inc(n)
+        self._unwritten.extend((tick, r) for r in new)
 
     def _flush_receipts(self, *, force: bool = False) -> None:
         """Apply the receipts the channels reported; hold those that overtook their submit.
@@ -563,10 +621,8 @@ class Worker:
 
     def _flush_locked(self, *, force: bool) -> None:
         tick = time.monotonic()
-        new, self._receipts = self._receipts, []
-        for state, n in Counter(r.state for r in new).items():
-            metrics.RECEIPTS.labels(state).inc(n)
-        waiting, self._unwritten = [*self._unwritten, *((tick, r) for r in new)], []
+        self._take_new(tick)
+        waiting, self._unwritten = self._unwritten, []
         go: list[tuple[float, Receipt]] = []
         for at, r in waiting:
             if force or r.provider_id in self._written or tick - at >= LOCAL_WAIT_S:
