@@ -12,7 +12,7 @@ from clarion.contacts.known import KnownKeys
 @given(st.lists(st.text(min_size=1, max_size=30), max_size=200))
 def test_every_added_key_is_found(values: list[str]) -> None:
     # given a small filter (so bits are shared) and keys added in two calls
-    known = KnownKeys(bits=1 << 12)
+    known = KnownKeys(bits=1 << 8)
     known.add(values[: len(values) // 2])
     known.add(values[len(values) // 2 :])
     # then each of them is reported as maybe seen: no false negatives, ever
