@@ -173,6 +173,8 @@ class Worker:
         #: One receipt flush at a time: the send loop and the write-back thread both flush.
         self._flushing = threading.Lock()
         self.stats: Counter[str] = Counter()
+        #: Validity periods by seconds, for the messages handed to the channels.
+        self._validities: dict[int, timedelta] = {}
         #: CPU seconds each periodic job has used in this worker.
         self.job_cpu: defaultdict[str, float] = defaultdict(float)
 
@@ -447,13 +449,15 @@ class Worker:
     async def _send_connector(
         self, name: str, items: list[dispatcher.Claimed], urgent: bool = False
     ) -> list[tuple[dispatcher.Claimed, SendResult | None]]:
+        # One timedelta per distinct validity (a campaign has one), not one per message.
+        validity = self._validities
         batch = [
             OutboundMessage(
                 ref=str(c.id),
                 to=c.destination,
                 sender=c.sender,
                 text=c.body,
-                validity=timedelta(seconds=c.validity_s),
+                validity=validity.get(c.validity_s) or self._validity(c.validity_s),
                 urgent=urgent,
             )
             for c in items
@@ -467,6 +471,12 @@ class Worker:
             return [(c, None) for c in items]
         by_ref = {r.ref: r for r in results}
         return [(c, by_ref.get(str(c.id))) for c in items]
+
+    def _validity(self, seconds: int) -> timedelta:
+        if len(self._validities) > 1024:
+            self._validities.clear()
+        got = self._validities[seconds] = timedelta(seconds=seconds)
+        return got
 
     def _drop_stopped(self, chunk: Sequence[dispatcher.Claimed]) -> list[dispatcher.Claimed]:
         camp_ids = {c.campaign_id for c in chunk if c.campaign_id is not None}

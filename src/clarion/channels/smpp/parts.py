@@ -91,8 +91,12 @@ def _source_head(sender: str, source_ton: int | None, source_npi: int | None) ->
     return bytes((0, ton, npi)) + _cstr(addr)
 
 
+@functools.lru_cache(maxsize=256)
 def relative_validity(period: timedelta) -> str:
-    """Return an SMPP relative time (7.1.1, ``YYMMDDhhmmsstnnR``) for ``period`` (max 99 days)."""
+    """Return an SMPP relative time (7.1.1, ``YYMMDDhhmmsstnnR``) for ``period`` (max 99 days).
+
+    Memoised: a campaign's messages share one validity, and this ran once per message.
+    """
     total = max(int(period.total_seconds()), 0)
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
