@@ -597,11 +597,13 @@ def _insert_unless_taken(
         staged: list[int] = list(range(len(new)))
         if known is not None and known.try_plain():
             plain = _unknown(known, new)
-            if plain.any() and _copy_plain(conn, workspace_id, new, ids, plain, source, now):
+            if not plain.any() or _copy_plain(conn, workspace_id, new, ids, plain, source, now):
                 inserted = {ids[j] for j in np.flatnonzero(plain)}
-                staged = np.flatnonzero(~plain).tolist()
                 known.copied += len(inserted)
-            elif plain.any():
+                # The others have a key met earlier in the import: mostly repeats, which the
+                # lookups find anyway (the stage's insert would only skip them).
+                staged = []
+            else:
                 known.plain_failed()
         if staged:
             conn.exec_driver_sql(_STAGE_DDL)
