@@ -10,6 +10,7 @@ Reports CPU µs per row (time.process_time, far steadier than wall time on a bus
     .venv/bin/python bench/bench_clean.py --rows 100000 --profile   # + cProfile, top 25
     .venv/bin/python bench/bench_clean.py --save ref.bin  # keep the packed output ...
     .venv/bin/python bench/bench_clean.py --check ref.bin # ... and check a later run equals it
+    .venv/bin/python bench/bench_clean.py --stages        # + CPU of parsing, cleaning, packing
 
 Each block starts with cold per-process caches only once (the first block); a real import's
 worker cleans about half the blocks of the file with the caches it built on earlier ones.
@@ -40,12 +41,13 @@ def main() -> None:
     ap.add_argument("--save", type=Path, default=None, help="write the packed output here")
     ap.add_argument("--repeat", type=int, default=1, help="passes (cold caches); best kept")
     ap.add_argument("--check", type=Path, default=None, help="compare with a --save output")
+    ap.add_argument("--stages", action="store_true", help="CPU of each step of the task too")
     args = ap.parse_args()
 
     from clarion.contacts import phones
     from clarion.imports.contacts import CODEC, ContactsConfig, clean_contacts
     from clarion.imports.pipeline import CHUNK_ROWS, _clean_block, _fewer_collections
-    from clarion.imports.readers import Source
+    from clarion.imports.readers import Source, block_rows
 
     rows = args.rows or (5_000 if args.tiny else 200_000)
     path = args.file
@@ -91,6 +93,29 @@ def main() -> None:
         f"unpack (main process) {unpack / max(n_rows, 1) * 1e6:.1f} µs/row; "
         f"output sha256 {digest}; load average {os.getloadavg()[0]:.1f}"
     )
+    if args.stages:
+        # The worker task's steps one by one (what _clean_block does), best of the passes.
+        best = [float("inf")] * 3
+        for _ in range(max(args.repeat, 1)):
+            phones.clear_caches()
+            spent = [0.0] * 3
+            with _fewer_collections():
+                for block in blocks:
+                    t0 = time.process_time()
+                    chunk = list(block_rows(block))
+                    t1 = time.process_time()
+                    cleaned = clean(chunk)
+                    t2 = time.process_time()
+                    CODEC.pack(cleaned)  # type: ignore[arg-type]
+                    del chunk, cleaned  # freeing the chunk is part of the task
+                    t3 = time.process_time()
+                    spent = [spent[0] + t1 - t0, spent[1] + t2 - t1, spent[2] + t3 - t2]
+            best = [min(b, s) for b, s in zip(best, spent, strict=True)]
+        per_row = [b / max(n_rows, 1) * 1e6 for b in best]
+        print(
+            f"stages: parse {per_row[0]:.1f}, clean {per_row[1]:.1f}, pack and free "
+            f"{per_row[2]:.1f} µs/row; load average {os.getloadavg()[0]:.1f}"
+        )
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     if args.save is not None:

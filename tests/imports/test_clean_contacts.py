@@ -3,6 +3,8 @@
 ``clean_contacts`` maps CSV rows (every value a string, no undecodable bytes, no consent
 columns) by position with a plan built once per header; every other row goes through
 ``_row_to_contact``. Both must give the same records and the same rejects, in the same order.
+Rows of one header are cleaned column by column (``clean_columns``), the rows it flags again one
+by one: the checks below cover both ways.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clarion.contacts.cleaning import CleanContact, ConsentItem
+from clarion.contacts.cleaning import CleanContact, ConsentItem, Reject
 from clarion.imports import contacts
 from clarion.imports.contacts import ContactsConfig, clean_contacts, pack_cleaned, unpack_cleaned
 from clarion.imports.pipeline import Cleaned
+from clarion.imports.readers import Row, RowError
 
 HEADERS = [
     "customer_id",
@@ -60,6 +63,9 @@ VALUES = [
     "a|b,,c",
     "bad\x01tag",
     "@anna",
+    "Br\ufffdck",
+    " +49 151 23456789 ",
+    "wholesale|",
 ]
 
 
@@ -95,6 +101,39 @@ def test_rows_cleaned_by_position_equal_the_general_mapping(
     # then every record and reject is what the general row mapping makes of it
     accepted, rejects, targets = [], [], {}  # type: ignore[var-annotated]
     for number, data in rows:
+        one = contacts._row_to_contact(number, data, config, targets)
+        if isinstance(one, list):
+            rejects.extend(one)
+        else:
+            accepted.append(one)
+    assert repr(got.accepted) == repr(accepted)
+    assert got.rejects == rejects
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks(), st.sets(st.integers(0, 11)), st.sampled_from(["US", None]))
+def test_unreadable_rows_between_rows_keep_file_order(
+    chunk: tuple[list[str], list[list[str]], dict[str, str]],
+    broken: set[int],
+    region: str | None,
+) -> None:
+    # given a chunk where some rows could not be read (wrong column count)
+    header, values, mapping = chunk
+    config = ContactsConfig(tuple(sorted(mapping.items())), region)
+    rows: list[Row] = [
+        (i + 2, RowError("_row", "3 of 4 columns", "column_count"))
+        if i in broken
+        else (i + 2, dict(zip(header, v, strict=True)))
+        for i, v in enumerate(values)
+    ]
+    # when the chunk is cleaned
+    got = clean_contacts(rows, config)
+    # then records and rejects are those of each row on its own, in file order
+    accepted, rejects, targets = [], [], {}  # type: ignore[var-annotated]
+    for number, data in rows:
+        if isinstance(data, RowError):
+            rejects.append(Reject(number, data.field, data.value, data.reason))
+            continue
         one = contacts._row_to_contact(number, data, config, targets)
         if isinstance(one, list):
             rejects.extend(one)

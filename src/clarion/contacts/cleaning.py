@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
@@ -21,6 +22,8 @@ from clarion.contacts.phones import PhoneError, phone_facts
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _TAG = re.compile(r"^[^\x00-\x1f]{1,100}$")
+#: What separates the tags written in one cell.
+TAG_SPLIT = re.compile(r"[;,|]")
 
 #: Column sizes of ``contacts``; longer values are refused rather than truncated.
 MAX_LEN = {"external_id": 200, "first_name": 200, "last_name": 200, "email": 320}
@@ -282,3 +285,155 @@ def clean_values(
             (),
         ),
     )
+
+
+#: The facts of a row without a phone (or whose phone was refused).
+_NO_PHONE: tuple[None, None, None, None, None] = (None, None, None, None, None)
+#: One field's cells as written, row by row (None: no column of the file feeds the field).
+Column = Sequence[str] | None
+
+
+def clean_tag_cell(cell: str) -> tuple[tuple[str, ...], bool]:
+    """Return the clean tags of one tags cell (``;``, ``,`` or ``|`` between them) and
+    whether all of them are valid (``clean_values`` on the split cell refuses the others)."""
+    tags: list[str] = []
+    valid = True
+    for tag in TAG_SPLIT.split(cell) if cell else ():
+        text, ok = _tag(tag)
+        if text is not None:
+            tags.append(text)
+            valid = valid and ok
+    return tuple(tags), valid
+
+
+def clean_columns(
+    n: int,
+    columns: Sequence[Column],
+    default_region: str | None,
+    flagged: set[int],
+) -> list[Sequence[Any]]:
+    """Clean the profile fields of ``n`` rows of text column by column (the import's way).
+
+    ``columns`` holds, in ``PROFILE_INPUTS`` order, each field's cells as written (None: no
+    column feeds the field). Return the columns of ``CleanContact`` from ``external_id`` to
+    ``timezone``, and add to ``flagged`` the rows those may be wrong for: every row
+    ``clean_values`` would refuse, plus a few it may accept. The caller cleans the flagged rows
+    again with ``clean_values``; for every other row the columns hold exactly its answer.
+
+    Why: a row at a time, the import spent more time in the interpreter's bookkeeping than in
+    the rules. Column by column, most steps are one C-level ``map`` over the column, and the
+    values that repeat down a file (countries, locales, zones, tags) are judged once each.
+    """
+    ext_in, first_in, last_in, phone_in, email_in, locale_in, country_in, tz_in = columns
+    ext = _short_text(n, ext_in, _MAX_EXTERNAL_ID, flagged)
+    first = _short_text(n, first_in, _MAX_FIRST_NAME, flagged)
+    last = _short_text(n, last_in, _MAX_LAST_NAME, flagged)
+
+    default = default_region.upper() if default_region else None
+    codes: Sequence[str | None]
+    regions: Sequence[str | None]
+    if country_in is None:
+        codes, regions = [None] * n, [default] * n
+    else:
+        code_of: dict[str, str | None] = {}
+        region_of: dict[str, str | None] = {}
+        refused = False
+        for cell in set(country_in):
+            code = cell.strip() or None
+            if code is not None:
+                code = code.upper()
+                refused = refused or code not in _SUPPORTED_REGIONS
+            code_of[cell] = code
+            region_of[cell] = code or default
+        if refused:
+            flagged.update(
+                i
+                for i, c in enumerate(map(code_of.__getitem__, country_in))
+                if c is not None and c not in _SUPPORTED_REGIONS
+            )
+        codes = list(map(code_of.__getitem__, country_in))
+        regions = list(map(region_of.__getitem__, country_in))
+
+    facts: list[Any]
+    if phone_in is None:
+        facts = [_NO_PHONE] * n
+    else:
+        raws = list(map(str.strip, phone_in))
+        if "" in raws:
+            facts = [
+                phone_facts(r, g) if r else _NO_PHONE for r, g in zip(raws, regions, strict=True)
+            ]
+        else:
+            facts = list(map(phone_facts, raws, regions))
+        kinds = list(map(type, facts))
+        at = -1
+        for _ in range(kinds.count(PhoneError)):
+            at = kinds.index(PhoneError, at + 1)
+            flagged.add(at)
+            facts[at] = _NO_PHONE
+    e164, phone_type, phone_region, phone_carrier, phone_tz = (
+        zip(*facts, strict=True) if n else ((), (), (), (), ())
+    )
+
+    mail: Sequence[str | None]
+    if email_in is None:
+        mail = [None] * n
+    else:
+        lowered = list(map(str.lower, map(str.strip, email_in)))
+        if "" in lowered:
+            mail = [m or None for m in lowered]
+            good = [m is None or (len(m) <= _MAX_EMAIL and _EMAIL.match(m)) for m in mail]
+        else:
+            mail = lowered
+            good = list(map(_EMAIL.match, lowered))
+            if n and max(map(len, lowered)) > _MAX_EMAIL:
+                good = [g and len(m) <= _MAX_EMAIL for g, m in zip(good, lowered, strict=True)]
+        if not all(good):
+            flagged.update(i for i, g in enumerate(good) if not g)
+
+    loc = _judged(n, locale_in, _locale, flagged)
+    tz = _judged(n, tz_in, _zone, flagged)
+
+    # No key to find the contact by: clean_values refuses the row (no_identifier).
+    if None in e164 and None in mail and None in ext:
+        flagged.update(
+            i for i in range(n) if e164[i] is None and mail[i] is None and ext[i] is None
+        )
+    return [
+        ext, first, last, e164, phone_type, phone_region, phone_carrier, phone_tz,
+        mail, loc, codes, tz,
+    ]  # fmt: skip
+
+
+def _short_text(n: int, cells: Column, limit: int, flagged: set[int]) -> Sequence[str | None]:
+    """Return the stripped cells (None where empty); flag the rows longer than ``limit``."""
+    if cells is None:
+        return [None] * n
+    text = list(map(str.strip, cells))
+    if n and max(map(len, text)) > limit:
+        flagged.update(i for i, t in enumerate(text) if len(t) > limit)
+    return [t or None for t in text] if "" in text else text
+
+
+def _zone(text: str) -> str | None:
+    return text if text in _zones() else None
+
+
+def _judged(n: int, cells: Column, judge: Any, flagged: set[int]) -> Sequence[str | None]:
+    """Return each cell's normal form by ``judge`` (stripped text -> normal form, None when
+    refused), judged once per distinct cell; flag the rows judged refused."""
+    if cells is None:
+        return [None] * n
+    normal: dict[str, str | None] = {}
+    refused: set[str] = set()
+    for cell in set(cells):
+        text = cell.strip() or None
+        if text is None:
+            normal[cell] = None
+        else:
+            normal[cell] = judge(text)
+            if normal[cell] is None:
+                refused.add(cell)
+    if refused:
+        flagged.update(i for i, c in enumerate(cells) if c in refused)
+    return list(map(normal.__getitem__, cells))

@@ -36,7 +36,15 @@ from phonenumbers import PhoneMetadata, PhoneNumberDesc, PhoneNumberType
 #: ``phonenumbers`` limits (phonenumberutil._MIN_LENGTH_FOR_NSN / _MAX_LENGTH_FOR_NSN).
 _MIN_NSN = 2
 _MAX_NSN = 17
-_DIGITS = frozenset("0123456789")
+
+
+def _all_digits(text: str) -> bool:
+    """Return whether ``text`` is ASCII digits only (and not empty).
+
+    Not ``frozenset.issuperset(text)``: that builds a set of the text's characters per call.
+    """
+    return text.isascii() and text.isdigit()  # ASCII characters that are digits: 0-9 only
+
 
 # The order in which phonenumberutil._number_type_helper tries the types.
 _SPECIAL_TYPES = (
@@ -178,6 +186,14 @@ def plan_for(region: str) -> Plan | None:
 
 def _country_code(digits: str) -> int:
     """Return phonenumberutil._extract_country_code's calling code (0: none)."""
+    head = digits[:3]  # the answer depends on these alone: memoised by them
+    cc = _CALLING_CODES.get(head)
+    if cc is None:
+        cc = _CALLING_CODES[head] = _calling_code_of(head)
+    return cc
+
+
+def _calling_code_of(digits: str) -> int:
     if digits[0] == "0":
         return 0
     for size in (1, 2, 3):
@@ -185,6 +201,21 @@ def _country_code(digits: str) -> int:
         if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
             return cc
     return 0
+
+
+# First three digits after "+" -> calling code (at most 1,000 entries).
+_CALLING_CODES: dict[str, int] = {}
+
+
+def _main_plan(cc: int) -> Plan | None:
+    """Return the plan of the main region of calling code ``cc`` (None: non-geographic)."""
+    got = _MAIN_PLANS.get(cc, _MAIN_PLANS)
+    if got is _MAIN_PLANS:
+        got = _MAIN_PLANS[cc] = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc][0])
+    return got  # type: ignore[return-value]
+
+
+_MAIN_PLANS: dict[int, Plan | None] = {}
 
 
 def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
@@ -196,19 +227,19 @@ def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
         return None
     if compact[0] == "+":
         digits = compact[1:]
-        if len(digits) <= _MIN_NSN or not _DIGITS.issuperset(digits):
+        if len(digits) <= _MIN_NSN or not _all_digits(digits):
             return None
         cc = _country_code(digits)
         if cc == 0:
             return None
-        main = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc][0])
+        main = _main_plan(cc)
         if main is None:  # non-geographic entity (+800, +882, ...)
             return None
-        nsn = digits[len(str(cc)) :]
+        nsn = digits[len(main.cc_text) :]
         if len(nsn) < _MIN_NSN or (main.national_prefix and main.national_prefix.match(nsn)):
             return None
     else:
-        if region is None or not _DIGITS.issuperset(compact):
+        if region is None or not _all_digits(compact):
             return None
         local = plan_for(region)
         if local is None or (local.idd is not None and local.idd.match(compact)):
@@ -220,7 +251,7 @@ def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
             if potential is None:
                 return None
             if potential:  # read as calling code + national number, as after a "+"
-                main = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[local.cc][0])
+                main = _main_plan(local.cc)
                 if main is None or len(potential) < _MIN_NSN or len(potential) > _MAX_NSN:
                     return None
                 if main.national_prefix and main.national_prefix.match(potential):
@@ -241,7 +272,7 @@ def split(compact: str, region: str | None) -> tuple[Plan, str] | None:
             if local.possible_result(stripped) != "possible":
                 return None
             nsn = stripped
-        main = plan_for(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[local.cc][0])
+        main = _main_plan(local.cc)
         if main is None:
             return None
     if len(nsn) > _MAX_NSN:

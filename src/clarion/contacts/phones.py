@@ -98,9 +98,10 @@ Facts = tuple[str, str, str | None, str | None, str | None]
 # (raw, region) -> facts or error; a plain dict (cheaper than an LRU), emptied when full.
 _PARSED: dict[tuple[str, str | None], Facts | PhoneError] = {}
 _PARSED_MAX = 65_536
-# The separators _SEPARATORS removes, as a table for str.translate (ASCII ones only: anything
-# else left in the number sends it through the regular expressions).
-_DROP_SEPARATORS = str.maketrans("", "", " \t\n\r\x0b\x0c().-/")
+# The separators _SEPARATORS removes, ASCII ones only (anything else left in the number sends
+# it through the regular expressions); deleted from an ASCII number's bytes (bytes.translate is
+# four times as fast as str.translate with a table).
+_DROP_SEPARATORS = b" \t\n\r\x0b\x0c().-/"
 
 
 def phone_facts(raw: str, region: str | None) -> Facts | PhoneError:
@@ -130,9 +131,11 @@ def _parse(raw: str, region: str | None) -> Facts | PhoneError:
         return PhoneError(raw, "empty", "no number given")
     # Digits, "+" and ASCII separators only (nearly every number in a file): no extension and
     # no letters can be there, and deleting the separators is what _SEPARATORS.sub does.
-    compact = text.translate(_DROP_SEPARATORS)
-    digits = compact[1:] if compact[:1] == "+" else compact
-    if not (digits.isascii() and digits.isdigit()):
+    plain = text.isascii()
+    if plain:
+        compact = text.encode().translate(None, _DROP_SEPARATORS).decode()
+        plain = (compact[1:] if compact[:1] == "+" else compact).isdigit()
+    if not plain:
         bare = _EXTENSION.sub("", text)
         if _LETTERS.search(bare):
             return PhoneError(raw, "letters", "contains letters")

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,14 @@ from clarion.audit.service import Actor
 from clarion.consent.service import CHANNELS, PURPOSES, ConsentIn, record_consent
 from clarion.contacts.cleaning import (
     PROFILE_INPUTS,
+    TAG_SPLIT,
     CleanContact,
     ConsentItem,
     ContactIn,
     Reject,
+    clean_columns,
     clean_contact,
+    clean_tag_cell,
     clean_values,
 )
 from clarion.contacts.service import InsertFirst, apply_clean, workspace_region
@@ -111,7 +115,6 @@ _STATUS_WORDS = {
     "pending": "pending",
 }
 _NORMALISE = re.compile(r"[\s\-.]+")
-_TAG_SPLIT = re.compile(r"[;,|]")
 
 
 def normalise_header(name: str) -> str:
@@ -242,6 +245,8 @@ class _Plan:
     # values with "" appended (a field no column feeds reads that ""). None: some field has
     # several columns (the last non-empty one wins).
     pick: Callable[[list[str]], tuple[str, ...]] | None
+    # The column of each profile field (None: no column feeds it), when ``pick`` is set.
+    sources: tuple[int | None, ...] | None
 
 
 def _plan(headers: tuple[str, ...], config: ContactsConfig, targets: Targets) -> _Plan:
@@ -273,6 +278,9 @@ def _plan(headers: tuple[str, ...], config: ContactsConfig, targets: Targets) ->
         pick=itemgetter(*(profile[slot][0] if slot in profile else len(kinds) for slot in _SLOTS))
         if all(len(cols) == 1 for cols in profile.values())
         else None,
+        sources=tuple(profile[slot][0] if slot in profile else None for slot in _SLOTS)
+        if all(len(cols) == 1 for cols in profile.values())
+        else None,
     )
 
 
@@ -298,7 +306,7 @@ def _row_fast(
     tags: list[str] = []
     for i in plan.tags:
         if values[i]:
-            tags.extend(_TAG_SPLIT.split(values[i]))
+            tags.extend(TAG_SPLIT.split(values[i]))
     identities = {}
     for name, i in plan.identities:
         if values[i]:
@@ -353,7 +361,7 @@ def _row_to_contact(
             else:
                 attributes[name] = raw
         elif kind == _TAGS:
-            tags.extend([str(t) for t in raw] if isinstance(raw, list) else _TAG_SPLIT.split(text))
+            tags.extend([str(t) for t in raw] if isinstance(raw, list) else TAG_SPLIT.split(text))
         elif kind == _IDENTITY:
             identities[name] = text
         elif kind == _META:
@@ -396,37 +404,194 @@ def _consent_items(
 
 
 def clean_contacts(rows: Sequence[Row], config: ContactsConfig) -> Cleaned:
-    """Map and validate one chunk of rows (runs in worker processes; no database)."""
-    accepted: list[CleanContact] = []
-    rejects: list[Reject] = []
+    """Map and validate one chunk of rows (runs in worker processes; no database).
+
+    Runs of rows with the same header are cleaned column by column (``_clean_run``); rows that
+    could not be read are rejected where they stand, so records and rejects keep file order.
+    """
+    cleaned = Cleaned([], [])
     targets: Targets = {}
     plans: dict[tuple[str, ...], _Plan] = {}
-    default_region = config.default_region
-    for number, data in rows:
-        if isinstance(data, RowError):
-            rejects.append(Reject(number, data.field, data.value, data.reason))
-            continue
-        headers = tuple(data)
-        plan = plans.get(headers)
+    datas = list(map(itemgetter(1), rows))
+    kinds = list(map(type, datas))
+    start = 0
+    while start < len(rows):
+        try:
+            end = kinds.index(RowError, start)
+        except ValueError:
+            end = len(rows)
+        if end > start:
+            _clean_run(rows[start:end], datas[start:end], config, targets, plans, cleaned)
+        if end < len(rows):
+            number, error = rows[end]
+            assert isinstance(error, RowError)
+            cleaned.rejects.append(Reject(number, error.field, error.value, error.reason))
+        start = end + 1
+    return cleaned
+
+
+def _clean_run(
+    rows: Sequence[Row],
+    datas: list[Any],
+    config: ContactsConfig,
+    targets: Targets,
+    plans: dict[tuple[str, ...], _Plan],
+    out: Cleaned,
+) -> None:
+    """Clean rows that were read (dictionaries), adding their records and rejects to ``out``."""
+    headers = tuple(datas[0])
+    keys = list(map(tuple, datas))
+    plan = plans.get(headers)
+    if plan is None:
+        plan = plans[headers] = _plan(headers, config, targets)
+    if keys.count(headers) == len(keys) and not plan.consent and plan.sources is not None:
+        cells = list(zip(*map(dict.values, datas), strict=True))
+        try:
+            # Every value a string (a CSV row): the join fails on anything else (JSON).
+            every = "\x1f".join(chain.from_iterable(cells))
+        except TypeError:
+            every = None
+        if every is not None:
+            numbers = list(map(itemgetter(0), rows))
+            undecodable = "\ufffd" in every
+            _clean_columns(numbers, datas, cells, undecodable, plan, config, targets, out)
+            return
+    for (number, data), key in zip(rows, keys, strict=True):
+        assert isinstance(data, dict)
+        plan = plans.get(key)
         if plan is None:
-            plan = plans[headers] = _plan(headers, config, targets)
-        got: CleanContact | list[Reject] | None = None
-        if not plan.consent:
-            values = list(data.values())
-            try:
-                # Every value a string (a CSV row): the join fails on anything else (JSON).
-                joined = "\x1f".join(values)
-            except TypeError:
-                joined = "\ufffd"
-            if "\ufffd" not in joined:  # undecodable bytes: the general way names the column
-                got = _row_fast(number, values, plan, default_region)
-        if got is None:
-            got = _row_to_contact(number, data, config, targets)
+            plan = plans[key] = _plan(key, config, targets)
+        _add(out, _clean_row(number, data, plan, config, targets))
+
+
+def _add(out: Cleaned, got: CleanContact | list[Reject]) -> None:
+    if isinstance(got, list):
+        out.rejects.extend(got)
+    else:
+        out.accepted.append(got)
+
+
+def _clean_row(
+    number: int, data: dict[str, Any], plan: _Plan, config: ContactsConfig, targets: Targets
+) -> CleanContact | list[Reject]:
+    """Return one row's record or rejects, the row's own way (``_row_fast`` when it can)."""
+    if not plan.consent:
+        values = list(data.values())
+        try:
+            joined = "\x1f".join(values)
+        except TypeError:
+            joined = "\ufffd"
+        if "\ufffd" not in joined:  # undecodable bytes: the general way names the column
+            return _row_fast(number, values, plan, config.default_region)
+    return _row_to_contact(number, data, config, targets)
+
+
+def _clean_columns(
+    numbers: list[int],
+    datas: list[dict[str, Any]],
+    cells: list[tuple[str, ...]],
+    undecodable: bool,
+    plan: _Plan,
+    config: ContactsConfig,
+    targets: Targets,
+    out: Cleaned,
+) -> None:
+    """Clean rows of text with one header (``cells``: its columns) column by column.
+
+    ``clean_columns`` gives every field of every row and flags the rows it is not sure of;
+    those (and rows with undecodable bytes) are cleaned again one by one, exactly as before.
+    """
+    n = len(numbers)
+    flagged: set[int] = set()
+    if undecodable:
+        flagged.update(i for i, d in enumerate(datas) if "\ufffd" in "\x1f".join(d.values()))
+    assert plan.sources is not None
+    profile = [cells[i] if i is not None else None for i in plan.sources]
+    fields = clean_columns(n, profile, config.default_region, flagged)
+    attributes = _dicts(n, cells, plan.attributes)
+    tags = _tag_lists(n, cells, plan.tags, flagged)
+    identities = _identity_dicts(n, cells, plan.identities, flagged)
+    records: list[Any] = list(
+        map(
+            _make,
+            repeat(CleanContact),
+            zip(numbers, *fields, attributes, tags, identities, repeat((), n), strict=True),
+        )
+    )
+    if not flagged:
+        out.accepted.extend(records)
+        return
+    for i in sorted(flagged):
+        got = _clean_row(numbers[i], datas[i], plan, config, targets)
         if isinstance(got, list):
-            rejects.extend(got)
+            out.rejects.extend(got)
+            records[i] = None
         else:
-            accepted.append(got)
-    return Cleaned(accepted, rejects)
+            records[i] = got
+    out.accepted.extend(filter(None, records))
+
+
+def _dicts(
+    n: int, cells: list[tuple[str, ...]], columns: tuple[tuple[str, int], ...]
+) -> list[dict[str, str]]:
+    """Return each row's custom attributes: name -> cell, empty cells left out."""
+    if not columns:
+        return list(map(dict, repeat((), n)))
+    names = [name for name, _ in columns]
+    values = list(zip(*(cells[i] for _, i in columns), strict=True))
+    if any("" in cells[i] for _, i in columns):
+        return [{k: v for k, v in zip(names, row, strict=True) if v} for row in values]
+    return list(map(dict, map(zip, repeat(names), values)))
+
+
+def _tag_lists(
+    n: int, cells: list[tuple[str, ...]], columns: tuple[int, ...], flagged: set[int]
+) -> list[list[str]]:
+    """Return each row's clean tags (every tags column, in order); flag rows with a bad tag."""
+    if not columns:
+        return list(map(list, repeat((), n)))
+    judged: dict[str, tuple[tuple[str, ...], bool]] = {}
+    for i in columns:
+        for cell in set(cells[i]).difference(judged):
+            judged[cell] = clean_tag_cell(cell)
+    if not all(ok for _, ok in judged.values()):
+        bad = {cell for cell, (_, ok) in judged.items() if not ok}
+        for i in columns:
+            flagged.update(r for r, cell in enumerate(cells[i]) if cell in bad)
+    tags = {cell: t for cell, (t, _) in judged.items()}
+    if len(columns) == 1:
+        return list(map(list, map(tags.__getitem__, cells[columns[0]])))
+    per_column = [map(tags.__getitem__, cells[i]) for i in columns]
+    return [list(chain.from_iterable(parts)) for parts in zip(*per_column, strict=True)]
+
+
+def _identity_dicts(
+    n: int,
+    cells: list[tuple[str, ...]],
+    columns: tuple[tuple[str, int], ...],
+    flagged: set[int],
+) -> list[dict[str, str]]:
+    """Return each row's identities (namespace -> stripped handle, empty cells left out).
+
+    Namespaces that are blank, too long or the same once lower-cased, and handles that need
+    stripping or are too long, flag the row (``clean_values`` decides those).
+    """
+    if not columns:
+        return list(map(dict, repeat((), n)))
+    spaces = [name.strip().lower() for name, _ in columns]
+    if len(set(spaces)) < len(spaces) or any(
+        not name.strip() or len(name.strip()) > 50 for name, _ in columns
+    ):
+        flagged.update(range(n))
+        return list(map(dict, repeat((), n)))
+    for _, i in columns:
+        column = cells[i]
+        if list(map(str.strip, column)) != list(column) or max(map(len, column)) > 300:
+            flagged.update(r for r, v in enumerate(column) if v.strip() != v or len(v) > 300)
+    values = list(zip(*(cells[i] for _, i in columns), strict=True))
+    if any("" in cells[i] for _, i in columns):
+        return [{k: v for k, v in zip(spaces, row, strict=True) if v} for row in values]
+    return list(map(dict, map(zip, repeat(spaces), values)))
 
 
 def pack_cleaned(cleaned: Cleaned) -> Any:
