@@ -206,6 +206,10 @@ async def dispatch(
         top = sorted(worker.job_cpu.items(), key=lambda kv: -kv[1])[:4]
         jobs = ", ".join(f"{k} {v:.2f}" for k, v in top if v >= 0.01)
         print(f"  periodic jobs' CPU seconds during the run: {jobs or 'none above 0.01'}")
+        print(
+            f"  receipts written with their submit: {worker.stats['delivered_with_submit']:,}"
+            f" of {delivered:,} delivered"
+        )
     sim_cpu = proc_cpu(smsc.pid)
     print(
         f"  SMSC simulator (own process) CPU {sim_cpu:.1f} s"

@@ -186,3 +186,25 @@ def test_a_generic_nack_for_a_submit_fails_it_by_the_policy_and_the_session_surv
         assert after.ok and c.stats.binds_made == 1
 
     run(scenario())
+
+
+def test_a_batch_larger_than_the_windows_goes_through_lanes_in_order() -> None:
+    async def scenario() -> None:
+        # given one bind with a window of 4 and an SMSC answering after 10 ms
+        async with smsc(response_delay=0.01) as sim, connector(sim, window=4, binds=1) as c:
+            before = len(asyncio.all_tasks())
+            tasks: list[int] = []
+            # when 40 messages are sent at once
+            sending = asyncio.ensure_future(c.send(messages(40)))
+            while not sending.done():
+                tasks.append(len(asyncio.all_tasks()) - before)
+                await asyncio.sleep(0.005)
+            results = sending.result()
+        # then each has its result, in the batch's order, and the window was kept full
+        assert [r.ref for r in results] == [f"m{i}" for i in range(40)]
+        assert all(r.ok for r in results)
+        assert sim.stats.max_unanswered == 4
+        # by four lanes (and the send itself), not a task per message
+        assert max(tasks) <= 5
+
+    run(scenario())
