@@ -208,3 +208,29 @@ def test_a_batch_larger_than_the_windows_goes_through_lanes_in_order() -> None:
         assert max(tasks) <= 5
 
     run(scenario())
+
+
+def test_a_batch_through_lanes_gives_up_together_when_no_bind_comes_back() -> None:
+    async def scenario() -> None:
+        # given one bind with a window of 4 to an SMSC that drops the link after 8 submits and
+        # then refuses to bind again, and half a second to wait for a bind
+        async with (
+            smsc(response_delay=0.01, drop_after=8) as sim,
+            connector(sim, window=4, binds=1, submit_wait=0.5) as c,
+        ):
+            sim.config = sim.config.updated({"accounts": {"clarion": "changed"}})
+            # when 40 messages are sent at once
+            started = asyncio.get_running_loop().time()
+            results = await c.send(messages(40))
+            took = asyncio.get_running_loop().time() - started
+        # then the ones after the drop fail as not sent, retryable, all within about one wait
+        # (not a wait each, one lane's turn after another: 8 turns would be 4 s)
+        assert [r.ref for r in results] == [f"m{i}" for i in range(40)]
+        not_sent = [r for r in results if r.code == "NOT_SENT"]
+        assert len(not_sent) >= 28
+        assert all(not r.permanent and not r.ok for r in not_sent)
+        assert took < 2.0
+        # and each message was counted once
+        assert c.stats.messages_ok + c.stats.messages_failed == 40
+
+    run(scenario())

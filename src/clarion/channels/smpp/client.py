@@ -348,10 +348,25 @@ class Connector:
             return list(await asyncio.gather(*(self._submit_taken(m) for m in batch)))
         results: list[SendResult | None] = [None] * len(batch)
         queue = iter(enumerate(batch))
+        gave_up: list[SendResult] = []
 
         async def lane() -> None:
             for i, message in queue:
-                results[i] = await self._submit_taken(message)
+                if gave_up:
+                    # No bind came within ``submit_wait`` for an earlier message: the rest
+                    # fail now, as they would have together with a task each, rather than
+                    # waiting their turn for a ``submit_wait`` of their own.
+                    self.stats.messages_failed += 1
+                    results[i] = SendResult.failed(
+                        message.ref,
+                        permanent=False,
+                        code="NOT_SENT",
+                        message=gave_up[0].message or "no bind in time",
+                    )
+                    continue
+                result = results[i] = await self._submit_taken(message)
+                if result.code == "NOT_SENT":
+                    gave_up.append(result)
 
         self._active += 1  # the batch: drained whole, even between two of its messages
         if self._idle is not None:
