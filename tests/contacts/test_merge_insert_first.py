@@ -11,6 +11,8 @@ import random
 from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from clarion.contacts.cleaning import CleanContact, ContactIn, clean_contact
@@ -128,3 +130,21 @@ def test_the_staging_table_is_left_empty(engine: Engine, workspace_id: int) -> N
             left = conn.exec_driver_sql("SELECT count(*) FROM pg_temp.clarion_contacts_stage")
             assert left.scalar_one() == 0
     assert "created" in got.outcomes
+
+
+_COPY_VALUE = st.one_of(st.none(), st.text(alphabet=st.sampled_from("ab\\\t\n\rN é"), max_size=6))
+
+
+@given(
+    st.integers(min_value=1, max_value=4).flatmap(
+        lambda width: st.lists(st.lists(_COPY_VALUE, min_size=width, max_size=width), max_size=6)
+    ),
+    st.lists(st.text(alphabet=st.sampled_from("x\\\t"), max_size=3), max_size=3),
+)
+def test_copy_lines_are_copy_line_of_each_row(
+    rows: list[list[str | None]], tail: list[str]
+) -> None:
+    from clarion.contacts.bulk import copy_line, copy_lines
+
+    # the batch builder gives exactly the per-row text, escapes or not
+    assert copy_lines(rows, tail) == [copy_line((*row, *tail)) for row in rows]

@@ -50,7 +50,7 @@ class KnownKeys:
 
     def _slots(self, values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Return each value's word and its four bits there (from the hash's high bits)."""
-        hashes = np.fromiter((hash(v) for v in values), dtype=np.int64, count=len(values))
+        hashes = np.fromiter(map(hash, values), dtype=np.int64, count=len(values))
         h = hashes.view(np.uint64)
         one = np.uint64(1)
         bits = np.zeros(len(values), dtype=np.uint64)

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from clarion.contacts.bulk import (
     array_text,
-    copy_line,
+    copy_lines,
     copy_text,
     driver_rows,
     json_text,
@@ -515,10 +515,13 @@ def _insert(
         # Ids come from the sequence first, so the rows can be COPYed with them.
         ids = next_ids(conn, contacts, len(new))
         head, stamp = str(workspace_id), now.isoformat()
-        lines = [
-            copy_line((str(cid), head, *profile, json_text(attrs), source, stamp, stamp))
-            for cid, (profile, attrs) in zip(ids, new, strict=True)
-        ]
+        lines = copy_lines(
+            [
+                (str(cid), head, *profile, json_text(attrs))
+                for cid, (profile, attrs) in zip(ids, new, strict=True)
+            ],
+            (source, stamp, stamp),
+        )
         copy_text(conn, "contacts", ["id", *_INSERT_COLUMNS], lines)
         return ids
     stamp = _sqlite_stamp(now)
@@ -607,7 +610,7 @@ def _insert_unless_taken(
                 known.plain_failed()
         if staged:
             conn.exec_driver_sql(_STAGE_DDL)
-            lines = [copy_line((str(ids[j]), *new[j][0], json_text(new[j][1]))) for j in staged]
+            lines = copy_lines([(str(ids[j]), *new[j][0], json_text(new[j][1])) for j in staged])
             copy_text(conn, _STAGE, _STAGE_COLUMNS, lines)
             got = driver_rows(conn, _STAGE_INSERT, (workspace_id, source, now, now))
             # TRUNCATE, not DELETE: a temporary table is never vacuumed, and deleted rows
@@ -668,10 +671,10 @@ def _copy_plain(
     (stored before the import began, or by another writer meanwhile).
     """
     head, stamp = str(workspace_id), now.isoformat()
-    lines = [
-        copy_line((str(ids[j]), head, *new[j][0], json_text(new[j][1]), source, stamp, stamp))
-        for j in np.flatnonzero(plain)
-    ]
+    lines = copy_lines(
+        [(str(ids[j]), head, *new[j][0], json_text(new[j][1])) for j in np.flatnonzero(plain)],
+        (source, stamp, stamp),
+    )
     try:
         with conn.begin_nested():
             copy_text(conn, "contacts", ["id", *_INSERT_COLUMNS], lines)
@@ -702,7 +705,7 @@ def add_tags_and_identities(
         if fresh and tags:
             new_tags = sorted(t for t in tags if t[0] in fresh)
             if new_tags:
-                lines = [copy_line((str(cid), tag)) for cid, tag in new_tags]
+                lines = copy_lines([(str(cid), tag) for cid, tag in new_tags])
                 copy_text(conn, "contact_tags", ["contact_id", "tag"], lines)
                 tags.difference_update(new_tags)
         _add_pg(conn, workspace_id, tags, idents, now)
