@@ -86,12 +86,12 @@ def test_only_encodings_with_plain_newline_bytes_are_split() -> None:
 def test_collector_thresholds_come_back_after_overlapping_imports() -> None:
     import gc
 
-    from clarion.imports.pipeline import _fewer_collections
+    from clarion.gcpolicy import fewer_collections
 
     # given the collector's thresholds before any import
     before = gc.get_threshold()
     # when two imports overlap (the API runs them in threads) and end in either order
-    first, second = _fewer_collections(), _fewer_collections()
+    first, second = fewer_collections(), fewer_collections()
     first.__enter__()
     second.__enter__()
     during = gc.get_threshold()

@@ -16,7 +16,6 @@ A kind of import (contacts, events, orders) supplies two functions:
 from __future__ import annotations
 
 import csv
-import gc
 import hashlib
 import multiprocessing
 import os
@@ -27,7 +26,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +37,7 @@ from clarion.audit.service import Actor, record
 from clarion.contacts.cleaning import Reject
 from clarion.contacts.tables import import_jobs
 from clarion.db.types import utcnow
+from clarion.gcpolicy import fewer_collections
 from clarion.imports.readers import CsvBlock, Row, RowError, Source, block_rows, splittable
 
 CHUNK_ROWS = 10_000
@@ -231,38 +230,6 @@ def _cleaned_chunks(
             yield done(pending.popleft())
 
 
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_before: tuple[int, int, int] = gc.get_threshold()
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Collect cyclic garbage less often while an import runs (here and in forked workers).
-
-    An import allocates a dozen objects per row, almost none of them in cycles; with the
-    default thresholds the collector ran every 700 allocations and, measured on 200,000 rows,
-    took about a fifth of the main process's CPU. Collection still runs, only rarer; what was
-    allocated before the import is frozen out of it. The API runs imports in threads, so the
-    first import in sets the thresholds and the last one out restores them.
-    """
-    global _gc_users, _gc_before
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_before = gc.get_threshold()
-            gc.freeze()
-            gc.set_threshold(100_000, 50, 100)
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.set_threshold(*_gc_before)
-                gc.unfreeze()
-
-
 _DONE: Any = object()
 _ABORT: Any = object()
 
@@ -447,7 +414,7 @@ def run_import(
             work, task = _chunks(source.rows(), chunk_rows, group_by), _clean_rows
         chunks = _cleaned_chunks(work, task, clean, n_workers, codec)
         writer = _Writer(engine, actor, sink, commit_rows, report, rejects, bar)
-        with _fewer_collections():
+        with fewer_collections():
             if engine.dialect.name != "postgresql":
                 # SQLite works inside this process: no server to overlap with, and sqlite3
                 # releases the GIL around every row of an executemany, each time waiting to
