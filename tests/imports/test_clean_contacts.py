@@ -10,7 +10,9 @@ by one: the checks below cover both ways.
 from __future__ import annotations
 
 import marshal
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -99,13 +101,7 @@ def test_rows_cleaned_by_position_equal_the_general_mapping(
     # when the chunk is cleaned
     got = clean_contacts(rows, config)
     # then every record and reject is what the general row mapping makes of it
-    accepted, rejects, targets = [], [], {}  # type: ignore[var-annotated]
-    for number, data in rows:
-        one = contacts._row_to_contact(number, data, config, targets)
-        if isinstance(one, list):
-            rejects.extend(one)
-        else:
-            accepted.append(one)
+    accepted, rejects = _row_by_row(rows, config)
     assert repr(got.accepted) == repr(accepted)
     assert got.rejects == rejects
 
@@ -129,7 +125,16 @@ def test_unreadable_rows_between_rows_keep_file_order(
     # when the chunk is cleaned
     got = clean_contacts(rows, config)
     # then records and rejects are those of each row on its own, in file order
-    accepted, rejects, targets = [], [], {}  # type: ignore[var-annotated]
+    accepted, rejects = _row_by_row(rows, config)
+    assert repr(got.accepted) == repr(accepted)
+    assert got.rejects == rejects
+
+
+def _row_by_row(rows: Sequence[Row], config: ContactsConfig) -> tuple[list[Any], list[Reject]]:
+    """Return what the general row mapping makes of each row on its own, in file order."""
+    accepted: list[Any] = []
+    rejects: list[Reject] = []
+    targets: dict[Any, Any] = {}
     for number, data in rows:
         if isinstance(data, RowError):
             rejects.append(Reject(number, data.field, data.value, data.reason))
@@ -139,8 +144,7 @@ def test_unreadable_rows_between_rows_keep_file_order(
             rejects.extend(one)
         else:
             accepted.append(one)
-    assert repr(got.accepted) == repr(accepted)
-    assert got.rejects == rejects
+    return accepted, rejects
 
 
 def _contact(position: int, **changes: object) -> CleanContact:
