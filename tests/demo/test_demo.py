@@ -50,8 +50,12 @@ def _fingerprint(engine: Engine) -> list[Any]:
             .join(contacts, contacts.c.id == orders.c.contact_id)
             .order_by(orders.c.external_id)
         ).all()  # fmt: skip
+        # Social activity is left out: the demo times it after each message's delivery, and
+        # deliveries happen at the clock's time (receipts carry it to the minute), so two
+        # runs a minute apart differ there by design.
         evs = conn.execute(
             sa.select(events.c.message_id, events.c.name, events.c.occurred_at, events.c.properties)
+            .where(events.c.message_id.not_like("social:%"))
             .order_by(events.c.message_id)
         ).all()  # fmt: skip
     return [list(people), list(sold), [tuple(e) for e in evs]]
