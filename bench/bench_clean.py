@@ -45,8 +45,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from clarion.contacts import phones
+    from clarion.gcpolicy import fewer_collections
     from clarion.imports.contacts import CODEC, ContactsConfig, clean_contacts
-    from clarion.imports.pipeline import CHUNK_ROWS, _clean_block, _fewer_collections
+    from clarion.imports.pipeline import CHUNK_ROWS, _clean_block
     from clarion.imports.readers import Source, block_rows
 
     rows = args.rows or (5_000 if args.tiny else 200_000)
@@ -68,7 +69,7 @@ def main() -> None:
         n_rows = 0
         t0 = time.process_time()
         # The import's workers are forked inside this (rarer garbage collection), so is this.
-        with _fewer_collections():
+        with fewer_collections():
             if profiler is not None:
                 profiler.enable()
             for block in blocks:
@@ -79,7 +80,7 @@ def main() -> None:
                 profiler.disable()
             cpu = min(cpu, time.process_time() - t0)
     accepted = rejected = 0
-    with _fewer_collections():
+    with fewer_collections():
         t0 = time.process_time()
         for packed in outputs:
             cleaned = CODEC.unpack(packed)
@@ -99,7 +100,7 @@ def main() -> None:
         for _ in range(max(args.repeat, 1)):
             phones.clear_caches()
             spent = [0.0] * 3
-            with _fewer_collections():
+            with fewer_collections():
                 for block in blocks:
                     t0 = time.process_time()
                     chunk = list(block_rows(block))
