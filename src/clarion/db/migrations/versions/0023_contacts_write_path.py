@@ -35,6 +35,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _WS_MESSAGE = "contacts.workspace_id names no workspace"
+#: 0022's delete trigger on SQLite, gone with each table copy of a batch alter of ``contacts``.
+_SEND_LOG_SQLITE = (
+    "CREATE TRIGGER IF NOT EXISTS contacts_delete_send_log AFTER DELETE ON contacts"
+    " FOR EACH ROW BEGIN DELETE FROM compliance_send_log WHERE contact_id = OLD.id; END"
+)
 
 
 def _create_pg() -> None:
@@ -73,11 +78,7 @@ def _create_sqlite() -> None:
         "CREATE TRIGGER contacts_delete_tags AFTER DELETE ON contacts FOR EACH ROW"
         " BEGIN DELETE FROM contact_tags WHERE contact_id = OLD.id; END"
     )
-    # 0022's trigger, gone with the table copy of the batch alter
-    op.execute(
-        "CREATE TRIGGER IF NOT EXISTS contacts_delete_send_log AFTER DELETE ON contacts"
-        " FOR EACH ROW BEGIN DELETE FROM compliance_send_log WHERE contact_id = OLD.id; END"
-    )
+    op.execute(_SEND_LOG_SQLITE)
 
 
 def _drop() -> None:
@@ -114,7 +115,4 @@ def downgrade() -> None:
             ondelete="CASCADE",
         )
     if op.get_bind().dialect.name != "postgresql":
-        op.execute(
-            "CREATE TRIGGER IF NOT EXISTS contacts_delete_send_log AFTER DELETE ON contacts"
-            " FOR EACH ROW BEGIN DELETE FROM compliance_send_log WHERE contact_id = OLD.id; END"
-        )
+        op.execute(_SEND_LOG_SQLITE)
