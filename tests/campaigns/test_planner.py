@@ -9,9 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from clarion.audit.service import Actor
+from clarion.campaigns.outbox import insert_messages
 from clarion.campaigns.planner import estimate, plan_campaign
 from clarion.campaigns.tables import campaign_exclusions
 from clarion.campaigns.variants import assign, bucket
+from clarion.db.types import utcnow
+from clarion.delivery.bulk import db_time
 from clarion.delivery.tables import messages
 
 
@@ -195,3 +198,32 @@ def test_audience_by_segment_minus_an_excluded_segment(
     plan_campaign(engine, actor, cid)
     # then only the US contact who is not a vip is planned
     assert [r.contact_id for r in _messages(engine, cid)] == [us[0]]
+
+
+def test_outbox_insert_racing_another_planner_skips_its_rows_and_keeps_the_rest(
+    engine: Engine, actor: Actor, make: Any
+) -> None:
+    # given a campaign planned for two contacts, and a third contact planned by nobody yet
+    first = make.contacts(["+12025550101", "+12025550102"])
+    make.route("main")
+    cid = make.campaign()
+    plan_campaign(engine, actor, cid)
+    late = make.contacts(["+12025550103"])
+    before = {r.contact_id: r.body for r in _messages(engine, cid)}
+    # when a second planner's chunk names one contact the first planner wrote, and the new one
+    with engine.begin() as conn:
+        now = db_time(conn, utcnow())
+
+        def row(contact_id: int, body: str) -> tuple[Any, ...]:
+            return (
+                actor.workspace_id, cid, contact_id, "sms", now, now, 0, False, None, True,
+                "holdout", None, None, body, None, 0, 0.0,
+            )  # fmt: skip
+
+        insert_messages(conn, [row(first[1], "raced"), row(late[0], "late")])
+    # then the written message is left alone (on PostgreSQL the direct COPY fails and the
+    # chunk goes by the staging table), and the new contact's row is there once
+    rows = _messages(engine, cid)
+    assert sorted(r.contact_id for r in rows) == sorted([*first, *late])
+    assert {r.contact_id: r.body for r in rows if r.contact_id in first} == before
+    assert [r.body for r in rows if r.contact_id == late[0]] == ["late"]

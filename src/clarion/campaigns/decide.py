@@ -218,6 +218,7 @@ class ChunkDecider:
         """Ask the compliance engine once per (variant text, send time) group of the chunk."""
         groups: dict[tuple[str, datetime], list[int]] = defaultdict(list)
         first = self.camp.variants[0].id
+        read = {row.id: row for row, _, _ in pending}
         for row, variant_id, send_at in pending:
             text = self.texts[variant_id if variant_id is not None else first]
             # The text this recipient would get (their locale's, else the default) is what
@@ -236,6 +237,7 @@ class ChunkDecider:
                     self.camp.channel,
                     at,
                     caps=self.caps,
+                    contacts_read=read,
                 )
             )
         return out

@@ -7,9 +7,13 @@ so a cancel either commits before (and the chunk is not written) or waits and th
 chunk's messages with the rest. It also renews the planner's lease, and writes nothing when
 another planner has taken the lease over.
 
-On PostgreSQL the rows travel by COPY into a temporary staging table and move to the outbox in
-one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (COPY costs a quarter of the client CPU of
-binding arrays, and cannot itself skip conflicts); on SQLite one executemany.
+On PostgreSQL the rows are COPYed straight into the outbox inside a savepoint (COPY costs a
+quarter of the client CPU of binding arrays). COPY cannot skip conflicts, but the chunk read
+already left out everyone planned before, so a conflict means another planner raced this one:
+then the savepoint is rolled back and the rows go by COPY into a temporary staging table and
+move to the outbox in one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. The direct path
+saves the stage's own insert and read, about a third of the server's work per message. On
+SQLite one executemany with ON CONFLICT DO NOTHING.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.errors import UniqueViolation
 from sqlalchemy.dialects import postgresql, sqlite
 
 from clarion.campaigns.decide import MESSAGE_COLUMNS
@@ -96,13 +101,27 @@ def insert_messages(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> Non
     if conn.dialect.name != "postgresql":
         insert_rows(conn, "messages", MESSAGE_COLUMNS, rows, on_conflict=conflict)
         return
+    try:
+        with conn.begin_nested():
+            _copy(conn, "messages", rows)
+        return
+    except UniqueViolation:
+        pass  # another planner got some of these first: skip what it wrote
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(_STAGE_DDL)
-        with cursor.copy(f"COPY {_STAGE} ({_NAMES}) FROM STDIN") as copy:
+        _copy(conn, _STAGE, rows)
+        cursor.execute(f"INSERT INTO messages ({_NAMES}) SELECT {_NAMES} FROM {_STAGE} {conflict}")
+    finally:
+        cursor.close()
+
+
+def _copy(conn: sa.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {table} ({_NAMES}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(f"INSERT INTO messages ({_NAMES}) SELECT {_NAMES} FROM {_STAGE} {conflict}")
     finally:
         cursor.close()
 

@@ -13,9 +13,11 @@ campaigns a few seconds at a time (``clarion.campaigns.jobs``); a dead worker's 
 over from its checkpoint when the lease runs out. ``clarion campaign launch --wait`` plans in
 the caller's process the same way.
 
-On PostgreSQL the chunk writes run on a second connection in a writer thread while the next
-chunk is read and decided, so the database's insert work overlaps Python's render work (the
-driver releases the GIL while it waits); at most one chunk is in flight.
+The chunk writes run on a second connection in a writer thread while the next chunk is read
+and decided, so the database's insert work overlaps Python's render work (both drivers release
+the GIL while the database works); at most one chunk is in flight. On SQLite the gain is
+smaller (sqlite3's executemany takes the GIL back between rows), but it is still a gain:
+200,000 recipients planned in 10.2 s against 11.1 s inline (session 6).
 
 Statistics: SQLite gets a sampled ANALYZE when a plan starts and when it ends, because it has
 no automatic statistics and without them plans the chunk query over the workspace index. On
@@ -183,15 +185,15 @@ def pending_plans(conn: sa.Connection, *, now: datetime, owner: str) -> list[tup
 
 
 class _Writer:
-    """Write planned chunks in order: inline, or (PostgreSQL) one chunk at a time in a thread
-    on its own connection while the caller decides the next chunk."""
+    """Write planned chunks in order, one chunk at a time in a thread on its own connection
+    while the caller decides the next chunk."""
 
     def __init__(self, engine: Engine, campaign_id: int, owner: str, now: datetime) -> None:
         self.engine = engine
         self.campaign_id = campaign_id
         self.owner = owner
         self.now = now
-        self.pool = ThreadPoolExecutor(1) if engine.dialect.name == "postgresql" else None
+        self.pool = ThreadPoolExecutor(1)
         self.pending: Future[bool] | None = None
         self.stopped = False
         #: the report as of the last chunk committed (None: none yet in this step)
@@ -213,9 +215,6 @@ class _Writer:
         """Hand over a chunk; return False once the plan must stop (nothing more is written)."""
         if not self.wait():
             return False
-        if self.pool is None:
-            self.stopped = not self._write(after, state, rows, exclusions, links)
-            return not self.stopped
         self.pending = self.pool.submit(self._write, after, state, rows, exclusions, links)
         return True
 
@@ -231,8 +230,7 @@ class _Writer:
         try:
             self.wait()
         finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True)
+            self.pool.shutdown(wait=True)
 
 
 def _refresh_statistics(engine: Engine) -> None:

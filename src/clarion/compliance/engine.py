@@ -249,12 +249,16 @@ def evaluate(
     *,
     history: SendHistory | None = None,
     caps: Sequence[Cap] = (),
+    contacts_read: Mapping[int, Any] | None = None,
 ) -> dict[int, Decision]:
     """Return a Decision per distinct contact (in first-seen order).
 
     A contact listed twice gets one decision (one message); a second contact with the same
     address as an earlier one in this call is blocked as a duplicate. ``caps`` are frequency
     caps of this send (a campaign's override) applied on top of the jurisdiction's.
+    ``contacts_read`` are the contacts as the caller has just read them, by id (rows with
+    ``id``, ``phone``, ``email``, ``phone_region``, ``phone_timezone``, ``country`` and
+    ``timezone``), all of this workspace: the campaign planner has, and saves a query.
     """
     _check(purpose, channel, at)
     msg = message if isinstance(message, Message) else Message(message)
@@ -265,7 +269,7 @@ def evaluate(
     ).scalar()
     if ws_tz is None:
         raise ValidationFailed("unknown workspace", field="workspace_id", value=workspace_id)
-    rows = _rows(conn, workspace_id, ids)
+    rows = _rows(conn, workspace_id, ids) if contacts_read is None else contacts_read
     rules = _Rules(
         policy_overrides(conn, workspace_id),
         workspace_terms(conn, workspace_id),

@@ -129,6 +129,33 @@ class Prepared:
         finally:
             cur.close()
 
+    def all(self, conn: sa.Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Return every row as a plain tuple, in the statement's column order.
+
+        Only the columns whose type has a result processor are touched; the rest come as the
+        driver gave them, so a chunk of thousands of rows costs one driver fetch.
+        """
+        c, args = self._prepare(conn, params)
+        if c is None:
+            return [tuple(r) for r in conn.execute(self.statement, dict(params))]
+        cur = self._cursor(conn, c, args)
+        try:
+            raw = cur.fetchall()
+            if c.results is None:
+                c.results = _result_processors(conn.dialect, c.result_types, cur.description)
+        finally:
+            cur.close()
+        procs = [(i, p) for i, p in enumerate(c.results) if p is not None]
+        if not procs:
+            return raw if isinstance(raw, list) else list(raw)
+        out = []
+        for r in raw:
+            row = list(r)
+            for i, p in procs:
+                row[i] = p(row[i])
+            out.append(tuple(row))
+        return out
+
     def scalar(self, conn: sa.Connection, params: Mapping[str, Any]) -> Any:
         """Return the first column of the first row (an insert's RETURNING id), or None."""
         row = self.first(conn, params)
