@@ -19,6 +19,7 @@ from clarion.compliance.engine import evaluate_one
 from clarion.compliance.settings import set_policy
 from clarion.compliance.suppression import SuppressionIn, add_suppressions
 from clarion.consent.service import ConsentIn, record_consent
+from clarion.contacts.tables import contacts
 from clarion.errors import ValidationFailed
 
 from .conftest import MakeContact
@@ -185,3 +186,42 @@ def test_an_unknown_workspace_is_refused_like_the_batch_refuses_it(engine: Engin
         evaluate_one(conn, 424_242, 1, US_OK, "marketing", "sms", NOON_LA)
     with engine.connect() as conn, pytest.raises(ValidationFailed):
         evaluate(conn, 424_242, [1], US_OK, "marketing", "sms", NOON_LA)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "at"),
+    [("marketing", NOON_LA), ("marketing", NIGHT_LA), ("transactional", NIGHT_LA)],
+)
+def test_a_batch_of_alike_and_unlike_recipients_is_decided_as_one_by_one(
+    engine: Engine,
+    actor: Actor,
+    workspace_id: int,
+    make_contact: MakeContact,
+    sent_before: Callable[..., None],
+    purpose: str,
+    at: datetime,
+) -> None:
+    # given every case's contact in one batch, with twins the batch engine decides once and
+    # copies: alike contacts, one in another zone, one of no zone field but a number's, and a
+    # Miami twin of the capped contact without its history (the cap must not spread to it)
+    cases = list(dict.fromkeys(case for _, case, _, _ in CASES))
+    ids = [case(make_contact, engine, actor, sent_before) for case in cases]
+    ids += [make_contact(f"+1213555{200 + i:04d}") for i in range(3)]
+    ids += [make_contact("+12135550300", timezone="America/New_York")]
+    ids += [make_contact("+12135550301")]
+    with engine.begin() as conn:  # a zone no import would take, as an older row may hold
+        conn.execute(contacts.update().where(contacts.c.id == ids[-1]).values(timezone="Not/AZone"))
+    ids += [make_contact("+13055550302")]
+    # when the batch engine decides them all in one call, and the single path one by one
+    with engine.connect() as conn:
+        batch = evaluate(conn, workspace_id, ids, US_OK, purpose, "sms", at)
+        one = {cid: evaluate_one(conn, workspace_id, cid, US_OK, purpose, "sms", at) for cid in ids}
+    # then every recipient's decision is its own: verdict, reasons, send time and zone
+    assert {cid: d.as_dict() for cid, d in batch.items()} == {
+        cid: d.as_dict() for cid, d in one.items()
+    }
+    # and the cap blocked the capped contact only (marketing at noon)
+    if (purpose, at) == ("marketing", NOON_LA):
+        capped = ids[cases.index(frequency_cap_florida)]
+        assert [r.code for r in batch[capped].reasons if r.severity == "block"] == ["frequency_cap"]
+        assert batch[ids[-1]].allowed

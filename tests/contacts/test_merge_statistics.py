@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
@@ -56,6 +57,9 @@ def _settle_pending_statistics(engine: Engine) -> None:
     hand with two sessions. A backend publishes what it holds before it leaves
     ``pg_stat_activity``, so waiting for the others to go is enough.
     """
+    # A connection an earlier test dropped without closing (in a reference cycle, as a
+    # worker's can be) is still checked out until the collector finalises it: do that first.
+    gc.collect()
     engine.dispose()
     deadline = time.monotonic() + 30
     with engine.connect() as conn:
@@ -68,7 +72,11 @@ def _settle_pending_statistics(engine: Engine) -> None:
             if others == 0:
                 return
             time.sleep(0.05)
-    raise AssertionError("other backends of the test database did not go away within 30 s")
+        left = conn.exec_driver_sql(
+            "SELECT state, left(query, 120) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).all()
+    raise AssertionError(f"other backends of the test database did not go away in 30 s: {left}")
 
 
 def _doubled_table_is_analyzed(engine: Engine, workspace_id: int) -> None:

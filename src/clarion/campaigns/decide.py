@@ -238,6 +238,7 @@ class ChunkDecider:
                     at,
                     caps=self.caps,
                     contacts_read=read,
+                    consent_read=True,  # the chunk read joined it (ChunkReader)
                 )
             )
         return out

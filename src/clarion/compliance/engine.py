@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from clarion.compliance.content import Reason, first_message_reasons, wording_reasons
 from clarion.compliance.history import SendHistory, SendLogHistory
 from clarion.compliance.policies import Cap, Policy, builtin, jurisdictions_for, resolve
-from clarion.compliance.quiet_hours import next_allowed, resolve_zone, zone
+from clarion.compliance.quiet_hours import next_allowed, resolve_zone, valid_zone, zone
 from clarion.compliance.screening import Screening, build_screener
 from clarion.compliance.settings import policy_overrides, workspace_rules, workspace_terms
 from clarion.compliance.suppression import suppressed
@@ -195,7 +195,7 @@ def _consent(
             t.c.channel == channel,
             t.c.purpose == purpose,
         )
-        for cid, s, soft, lid in conn.execute(q):
+        for cid, s, soft, lid in conn.execute(q).all():  # one fetch, not a fetch per row
             out[int(cid)] = (str(s), bool(soft))
             if s == "opted_out":
                 revoked[int(lid)] = int(cid)
@@ -250,6 +250,7 @@ def evaluate(
     history: SendHistory | None = None,
     caps: Sequence[Cap] = (),
     contacts_read: Mapping[int, Any] | None = None,
+    consent_read: bool = False,
 ) -> dict[int, Decision]:
     """Return a Decision per distinct contact (in first-seen order).
 
@@ -259,6 +260,8 @@ def evaluate(
     ``contacts_read`` are the contacts as the caller has just read them, by id (rows with
     ``id``, ``phone``, ``email``, ``phone_region``, ``phone_timezone``, ``country`` and
     ``timezone``), all of this workspace: the campaign planner has, and saves a query.
+    With ``consent_read`` those rows also carry the :func:`join_consent` columns for this
+    channel and purpose, which saves another.
     """
     _check(purpose, channel, at)
     msg = message if isinstance(message, Message) else Message(message)
@@ -279,7 +282,16 @@ def evaluate(
         extra_caps=tuple(caps),
     )
     found = [i for i in ids if i in rows]
-    consent = _consent(conn, found, channel, purpose)
+    if consent_read:
+        consent = {
+            i: c
+            for i in found
+            if (
+                c := consent_of(rows[i].consent_status, rows[i].soft_opt_in, rows[i].opt_out_source)
+            )
+        }
+    else:
+        consent = _consent(conn, found, channel, purpose)
     address = {i: (rows[i].email if channel == "email" else rows[i].phone) for i in found}
     blocked_addr = suppressed(conn, workspace_id, [a for a in address.values() if a], channel, at)
     codes = dict(
@@ -293,6 +305,10 @@ def evaluate(
     )
     out: dict[int, Decision] = {}
     seen: dict[str, int] = {}
+    # Recipients alike in everything ``_decide`` reads get alike decisions: decide once per
+    # kind and copy (a chunk of thousands holds a few dozen kinds).
+    kinds: dict[tuple[Any, ...], Decision] = {}
+    zoned: dict[tuple[str | None, str | None], bool] = {}
     for cid in ids:
         row = rows.get(cid)
         if row is None:
@@ -301,18 +317,31 @@ def evaluate(
             continue
         addr = address[cid]
         first = seen.setdefault(addr, cid) if addr else cid
-        out[cid] = _decide(
-            cid,
-            row,
-            codes[cid],
-            ws_tz,
-            addr,
-            blocked_addr.get(addr) if addr else None,
-            consent.get(cid),
-            rules,
-            at,
-            duplicate_of=None if first == cid else first,
-        )
+        suppression = blocked_addr.get(addr) if addr else None
+        if first != cid:  # a duplicate's reason names the first contact: not shared
+            out[cid] = _decide(
+                cid, row, codes[cid], ws_tz, addr, suppression, consent.get(cid), rules, at,
+                duplicate_of=first,
+            )  # fmt: skip
+            continue
+        zones = (row.timezone, row.phone_timezone)
+        own = zoned.get(zones)
+        if own is None:
+            own = zoned[zones] = bool(valid_zone(zones[0]) or valid_zone(zones[1]))
+        # the number decides the zone only when neither zone field does (its first 8 chars)
+        by_number = None if own or not row.phone else row.phone[:8]
+        key = (codes[cid], zones, by_number, bool(addr), suppression, consent.get(cid))
+        like = kinds.get(key)
+        if like is None:
+            like = kinds[key] = _decide(
+                cid, row, codes[cid], ws_tz, addr, suppression, consent.get(cid), rules, at
+            )
+            out[cid] = like
+            continue
+        out[cid] = Decision(
+            cid, like.allowed, at, list(like.reasons), like.jurisdiction, like.zone,
+            like.zone_source,
+        )  # fmt: skip
     if purpose == "marketing":
         _apply_history(conn, workspace_id, out, rules, history, channel, purpose, at)
         _apply_quiet_hours(out, rules)
@@ -358,11 +387,45 @@ def _decide(
 INPUT_COLUMNS = ("consent_status", "soft_opt_in", "opt_out_source", "suppression")
 
 
+def join_consent(
+    left: Any, contact_id: sa.ColumnElement[Any], channel: str, purpose: Any
+) -> tuple[Any, list[sa.ColumnElement[Any]]]:
+    """Outer-join to ``left`` a contact's consent state for (channel, purpose) and, for an
+    opt-out, the source of its ledger entry; return the join and the input columns
+    ``consent_status``, ``soft_opt_in`` and ``opt_out_source`` (read them with
+    :func:`consent_of`).
+
+    The single-send query and the campaign planner's chunk read both use this, so a send and
+    a campaign read consent the same way, in the query they run anyway.
+    """
+    cs = consent_state
+    joined = left.outerjoin(
+        cs, sa.and_(cs.c.contact_id == contact_id, cs.c.channel == channel, cs.c.purpose == purpose)
+    ).outerjoin(
+        consent_ledger, sa.and_(consent_ledger.c.id == cs.c.ledger_id, cs.c.status == "opted_out")
+    )
+    columns: list[sa.ColumnElement[Any]] = [
+        cs.c.status.label("consent_status"),
+        cs.c.soft_opt_in,
+        consent_ledger.c.source.label("opt_out_source"),
+    ]
+    return joined, columns
+
+
+def consent_of(status: Any, soft_opt_in: Any, opt_out_source: Any) -> tuple[str, bool] | None:
+    """Return the consent the rules judge from the :func:`join_consent` columns of a row."""
+    if status is None:
+        return None
+    if status == "opted_out" and opt_out_source in SELF_OPT_OUT_SOURCES:
+        return SELF_OPTED_OUT, bool(soft_opt_in)
+    return str(status), bool(soft_opt_in)
+
+
 def _one_query(channel: str, by: str) -> sa.Select[Any]:
     """Return the one statement that reads what a single decision needs about a contact: the
     contact's row, its consent state for (channel, purpose) with the ledger source of an
     opt-out, and the reason of a live suppression of its address."""
-    c, cs, sup = contacts, consent_state, compliance_suppressions
+    c, sup = contacts, compliance_suppressions
     address = c.c.email if channel == "email" else c.c.phone
     suppression = (
         sa.select(sup.c.reason)
@@ -376,26 +439,10 @@ def _one_query(channel: str, by: str) -> sa.Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
+    joined, consent = join_consent(c, c.c.id, channel, sa.bindparam("purpose"))
     return (
-        sa.select(
-            c,
-            cs.c.status.label("consent_status"),
-            cs.c.soft_opt_in,
-            consent_ledger.c.source.label("opt_out_source"),
-            suppression.label("suppression"),
-        )
-        .outerjoin(
-            cs,
-            sa.and_(
-                cs.c.contact_id == c.c.id,
-                cs.c.channel == channel,
-                cs.c.purpose == sa.bindparam("purpose"),
-            ),
-        )
-        .outerjoin(
-            consent_ledger,
-            sa.and_(consent_ledger.c.id == cs.c.ledger_id, cs.c.status == "opted_out"),
-        )
+        sa.select(c, *consent, suppression.label("suppression"))
+        .select_from(joined)
         .where(c.c.workspace_id == sa.bindparam("ws"), c.c[by] == sa.bindparam("value"))
         .limit(1)
     )
@@ -457,12 +504,7 @@ def decide_one(
     rules = _Rules(ws.overrides, ws.terms, msg, purpose, channel, extra_caps=tuple(caps))
     if not caps:  # resolved policies are shared by every send under the same settings
         rules.policies = ws.policies
-    consent: tuple[str, bool] | None = None
-    if row["consent_status"] is not None:
-        status = str(row["consent_status"])
-        if status == "opted_out" and row["opt_out_source"] in SELF_OPT_OUT_SOURCES:
-            status = SELF_OPTED_OUT
-        consent = (status, bool(row["soft_opt_in"]))
+    consent = consent_of(row["consent_status"], row["soft_opt_in"], row["opt_out_source"])
     addr = row["email"] if channel == "email" else row["phone"]
     code = jurisdictions_for([(row["phone"], row["phone_region"] or row["country"])])[0]
     fields = _ZoneFields(row["timezone"], row["phone_timezone"], row["phone"])

@@ -81,7 +81,7 @@ class SendLogHistory:
             )
             if since is not None:
                 q = q.where(t.c.sent_at >= since)
-            out.update({int(cid): int(n) for cid, n in conn.execute(q)})
+            out.update({int(cid): int(n) for cid, n in conn.execute(q).all()})
         return out
 
 

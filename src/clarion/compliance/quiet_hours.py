@@ -31,7 +31,8 @@ def zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def _valid_zone(name: str | None) -> str | None:
+def valid_zone(name: str | None) -> str | None:
+    """Return ``name`` if it names a known zone, else None."""
     if not name:
         return None
     try:
@@ -69,11 +70,11 @@ def resolve_zone(
     Order: the contact's own zone, else the zone stored for the number, else the number's
     region's only zone, else the workspace's zone.
     """
-    if tz := _valid_zone(contact_tz):
+    if tz := valid_zone(contact_tz):
         return tz, "contact"
-    if tz := _valid_zone(phone_tz):
+    if tz := valid_zone(phone_tz):
         return tz, "phone"
-    if tz := _valid_zone(zone_of_number(phone)):
+    if tz := valid_zone(zone_of_number(phone)):
         return tz, "number"
     return workspace_tz, "workspace"
 

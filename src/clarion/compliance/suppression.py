@@ -138,5 +138,5 @@ def suppressed(
             t.c.channel.in_(["*", channel]),
             sa.or_(t.c.expires_at.is_(None), t.c.expires_at > at),
         )
-        out.update({str(v): str(r) for v, r in conn.execute(q)})
+        out.update({str(v): str(r) for v, r in conn.execute(q).all()})
     return out
