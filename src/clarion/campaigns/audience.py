@@ -137,7 +137,9 @@ class ChunkReader:
             cols.append(sa.null().label("best_hour"))
         # The consent the compliance engine judges, read here rather than by a query of its own
         # (a probe of consent_state's primary key per contact, in the walk the chunk makes).
-        joined, consent = join_consent(joined, contacts.c.id, self.camp.channel, self.camp.purpose)
+        joined, consent = join_consent(
+            joined, contacts.c.id, self.camp.channel, self.camp.purpose, after=after
+        )
         cols += consent
         # The audience's conditions apply to this select directly, so the database walks the
         # primary key from ``after`` and stops after ``size`` rows (an IN over a limited subquery
