@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from clarion.campaigns.decide import MESSAGE_COLUMNS
 from clarion.campaigns.tables import campaign_exclusions, campaigns
-from clarion.delivery.bulk import insert_rows
+from clarion.delivery.bulk import copy_text, insert_rows
 
 #: How long a planner's hold on a campaign lasts without a checkpoint.
 LEASE_S = 60.0
@@ -120,8 +120,7 @@ def _copy(conn: sa.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> N
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f"COPY {table} ({_NAMES}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write(copy_text(MESSAGE_COLUMNS, rows))
     finally:
         cursor.close()
 

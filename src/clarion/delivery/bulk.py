@@ -150,3 +150,39 @@ def insert_rows(
     executemany(
         conn, f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", rows, convert=False
     )
+
+
+#: COPY text escapes (PostgreSQL's text format): backslash, tab, newline, carriage return.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> str:
+    """Return ``rows`` as the text of a ``COPY ... FROM STDIN`` (PostgreSQL's text format).
+
+    ``columns`` names and PostgreSQL-types each value, which picks its conversion; the work
+    goes column by column, mostly in C (``map``, ``join``), and a text column is escaped only
+    when the batch holds a character to escape. psycopg's ``write_row`` dumps value by value,
+    with the GIL held: in the planner's writer thread that was 15 of its 21 s of CPU for 1M
+    messages, taken from the thread deciding the next chunk. About three times cheaper.
+    """
+    if not rows:
+        return ""
+    out: list[Sequence[str]] = []
+    for (_, kind), values in zip(columns, zip(*rows, strict=True), strict=True):
+        if kind == "timestamptz":
+            memo: dict[Any, str] = {}  # a chunk's rows share a few instants
+            out.append(["\\N" if v is None else memo.get(v) or memo.setdefault(v, v.isoformat())
+                        for v in values])  # fmt: skip
+        elif kind == "bool":
+            out.append(["\\N" if v is None else "t" if v else "f" for v in values])
+        elif kind == "text":
+            texts = ["\\N" if v is None else v for v in values]
+            joined = "".join([v for v in values if v is not None])
+            if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+                texts = ["\\N" if v is None else v.translate(_COPY_ESCAPES) for v in values]
+            out.append(texts)
+        elif None in values:
+            out.append(["\\N" if v is None else str(v) for v in values])
+        else:
+            out.append(list(map(str, values)))
+    return "\n".join(map("\t".join, zip(*out, strict=True))) + "\n"
