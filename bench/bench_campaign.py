@@ -237,7 +237,8 @@ class ServerCPU:
     each backend's CPU (``/proc/<pid>/stat``), so a backend that exits (a pool's overflow
     connection closed on return) keeps what it was last seen to use instead of dropping out
     of the sum (a plain before/after sum went negative). A backend that lives less than
-    ``every_s`` can be missed: the engine's pool is sized so that the worker's does not recycle.
+    ``every_s`` can be missed (a parallel query's workers): the engine's pool is sized so
+    that the worker's does not recycle.
     Reads 0 on SQLite or when the server's processes cannot be read.
     """
 
@@ -255,10 +256,12 @@ class ServerCPU:
         pids = self._conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
         ).fetchall()
+        if not os.path.exists(f"/proc/{self._conn.info.backend_pid}/stat"):
+            self.enabled = False  # the server runs elsewhere (or in a container)
+            return
         for (pid,) in pids:
             if not os.path.exists(f"/proc/{pid}/stat"):
-                self.enabled = False  # the server runs elsewhere (or in a container)
-                return
+                continue  # gone since the query (a parallel query's worker, say)
             # max(): a backend exiting between the two looks reads 0 the second time
             self._last[pid] = max(self._last.get(pid, 0.0), proc_cpu(pid))
 
