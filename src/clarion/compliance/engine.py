@@ -184,31 +184,17 @@ def _rows(conn: sa.Connection, workspace_id: int, ids: Sequence[int]) -> dict[in
 def _consent(
     conn: sa.Connection, ids: Sequence[int], channel: str, purpose: str
 ) -> dict[int, tuple[str, bool]]:
-    t = consent_state
     out: dict[int, tuple[str, bool]] = {}
-    revoked: dict[int, int] = {}  # ledger id -> contact, for the opted-out rows only
     # ``ids`` are already this workspace's contacts (read by ``_rows``): the primary key
     # (contact_id, channel, purpose) is all the lookup needs.
     for i in range(0, len(ids), CHUNK):
-        q = sa.select(t.c.contact_id, t.c.status, t.c.soft_opt_in, t.c.ledger_id).where(
-            in_values(conn, t.c.contact_id, ids[i : i + CHUNK]),
-            t.c.channel == channel,
-            t.c.purpose == purpose,
+        chunk = ids[i : i + CHUNK]
+        q = _consent_query(channel, purpose).where(
+            in_values(conn, consent_state.c.contact_id, chunk)
         )
-        for cid, s, soft, lid in conn.execute(q).all():  # one fetch, not a fetch per row
-            out[int(cid)] = (str(s), bool(soft))
-            if s == "opted_out":
-                revoked[int(lid)] = int(cid)
-    # An opt-out the person made themselves (a keyword, the preference page) is reported as
-    # such: one look at the ledger for the opted-out rows only.
-    lids = sorted(revoked)
-    for i in range(0, len(lids), CHUNK):
-        q = sa.select(consent_ledger.c.id).where(
-            in_values(conn, consent_ledger.c.id, lids[i : i + CHUNK]),
-            consent_ledger.c.source.in_(sorted(SELF_OPT_OUT_SOURCES)),
-        )
-        for lid in conn.execute(q).scalars():
-            out[revoked[int(lid)]] = (SELF_OPTED_OUT, out[revoked[int(lid)]][1])
+        for cid, status, soft, source in conn.execute(q).all():  # one fetch, not one per row
+            if (state := consent_of(status, soft, source)) is not None:
+                out[int(cid)] = state
     return out
 
 
@@ -410,18 +396,32 @@ def join_consent(
     on = [cs.c.contact_id == contact_id, cs.c.channel == channel, cs.c.purpose == purpose]
     if after is not None:
         on.append(cs.c.contact_id > after)
-    # The ledger is looked at for an opt-out only: for any other state the key is NULL and
-    # the lookup ends at once (a condition beside the key would be checked after the lookup).
-    opt_out = sa.case((cs.c.status == "opted_out", cs.c.ledger_id))
-    joined = left.outerjoin(cs, sa.and_(*on)).outerjoin(
-        consent_ledger, consent_ledger.c.id == opt_out
-    )
+    joined = left.outerjoin(cs, sa.and_(*on)).outerjoin(consent_ledger, _OPT_OUT_ENTRY)
     columns: list[sa.ColumnElement[Any]] = [
         cs.c.status.label("consent_status"),
         cs.c.soft_opt_in,
         consent_ledger.c.source.label("opt_out_source"),
     ]
     return joined, columns
+
+
+#: The ledger entry of an opt-out, to tell the person's own from others (see ``consent_of``).
+#: It is looked up for an opt-out only: for any other state the key is NULL and the lookup
+#: ends at once (a condition beside the key would be checked after the lookup).
+_OPT_OUT_ENTRY = consent_ledger.c.id == sa.case(
+    (consent_state.c.status == "opted_out", consent_state.c.ledger_id)
+)
+
+
+def _consent_query(channel: str, purpose: str) -> sa.Select[Any]:
+    """Return the consent of contacts (a WHERE on ``consent_state.contact_id`` to add) for
+    (channel, purpose), in :func:`join_consent`'s columns, for :func:`consent_of`."""
+    cs = consent_state
+    return (
+        sa.select(cs.c.contact_id, cs.c.status, cs.c.soft_opt_in, consent_ledger.c.source)
+        .select_from(cs.outerjoin(consent_ledger, _OPT_OUT_ENTRY))
+        .where(cs.c.channel == channel, cs.c.purpose == purpose)
+    )
 
 
 def consent_of(status: Any, soft_opt_in: Any, opt_out_source: Any) -> tuple[str, bool] | None:
