@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from clarion.compliance.content import Reason, first_message_reasons, wording_reasons
 from clarion.compliance.history import SendHistory, SendLogHistory
 from clarion.compliance.policies import Cap, Policy, builtin, jurisdictions_for, resolve
-from clarion.compliance.quiet_hours import next_allowed, resolve_zone, valid_zone, zone
+from clarion.compliance.quiet_hours import (
+    next_allowed,
+    resolve_zone,
+    valid_zone,
+    zone,
+    zone_prefix,
+)
 from clarion.compliance.screening import Screening, build_screener
 from clarion.compliance.settings import policy_overrides, workspace_rules, workspace_terms
 from clarion.compliance.suppression import suppressed
@@ -314,8 +320,8 @@ def evaluate(
         own = zoned.get(zones)
         if own is None:
             own = zoned[zones] = bool(valid_zone(zones[0]) or valid_zone(zones[1]))
-        # the number decides the zone only when neither zone field does (its first 8 chars)
-        by_number = None if own or not row.phone else row.phone[:8]
+        # the number decides the zone only when neither zone field does
+        by_number = None if own or not row.phone else zone_prefix(row.phone)
         key = (codes[cid], zones, by_number, bool(addr), suppression, consent.get(cid))
         like = kinds.get(key)
         if like is None:

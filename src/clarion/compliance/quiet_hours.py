@@ -54,12 +54,17 @@ def _zone_of_prefix(prefix: str) -> str | None:
     return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
 
 
+def zone_prefix(phone: str) -> str:
+    """Return the part of a number its zone depends on: phonenumbers' zone data is keyed by
+    prefixes of at most +1NPANXX (8 characters), so numbers alike there share a zone."""
+    return phone[:8]
+
+
 def zone_of_number(phone: str | None) -> str | None:
     """Return the number's zone when its prefix has exactly one, else None."""
     if not phone:
         return None
-    # phonenumbers' zone data is keyed by prefixes of at most +1NPANXX (8 characters).
-    return _zone_of_prefix(phone[:8])
+    return _zone_of_prefix(zone_prefix(phone))
 
 
 def resolve_zone(
