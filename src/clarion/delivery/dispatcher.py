@@ -29,6 +29,7 @@ from clarion.delivery.tables import (
     message_attempts,
     messages,
     routes,
+    status_check,
     status_is,
 )
 
@@ -245,7 +246,7 @@ def release(
         ]
         if not ids:
             continue
-        mine = sa.and_(messages.c.id.in_(ids), messages.c.status == "sending")
+        mine = sa.and_(messages.c.id.in_(ids), status_check("sending"))
         if new == "cancelled":
             log_cancelled(conn, mine, now=now)
         res = conn.execute(
@@ -268,7 +269,7 @@ def unclaim(conn: sa.Connection, claimed: Sequence[Claimed]) -> int:
             .where(
                 in_values(conn, messages.c.id, ids),
                 messages.c.claim_token == token,
-                status_is("sending"),
+                status_check("sending"),
             )
             .values(
                 status="queued",
@@ -337,7 +338,7 @@ def mark_uncertain(conn: sa.Connection, ids: Sequence[int], *, now: datetime) ->
         return out
     rows = conn.execute(
         sa.select(messages.c.id, messages.c.campaign_id).where(
-            messages.c.id.in_(list(ids)), messages.c.status == "sending"
+            messages.c.id.in_(list(ids)), status_check("sending")
         )
     ).all()
     policies = dict(
@@ -372,7 +373,7 @@ def mark_uncertain(conn: sa.Connection, ids: Sequence[int], *, now: datetime) ->
     ):
         res = conn.execute(
             messages.update()
-            .where(messages.c.id.in_(ids), messages.c.status == "sending", where)
+            .where(messages.c.id.in_(ids), status_check("sending"), where)
             .values(status=target, uncertain=True, send_at=now, claim_token=None)
         )
         out["resent_uncertain" if target == "queued" else "uncertain"] += int(res.rowcount)

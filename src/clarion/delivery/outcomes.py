@@ -29,7 +29,7 @@ from clarion.delivery.bulk import db_time, update_by_id
 from clarion.delivery.fallback.policy import FallbackPolicy, policy_of_failover
 from clarion.delivery.fallback.tables import message_fallbacks
 from clarion.delivery.routes import Route, load_routes, pick_route, routes_by_id
-from clarion.delivery.tables import message_attempts, messages
+from clarion.delivery.tables import message_attempts, messages, status_check, status_check_sql
 
 log = logging.getLogger("clarion.delivery")
 
@@ -115,9 +115,9 @@ def record_submitted(
 #: compliance send log in one statement, the inserts reading the rows the update returns
 #: instead of finding 2 x n rows by id again. ``%(rows)s`` is a JSON array of
 #: [id, claim token, provider id, delivered at or null]; the ids are inlined as a constant
-#: array (see update_by_id). A row with a delivery time is written delivered at once and gets
-#: its ``delivered`` attempt after every ``submitted`` one (the attempt log is the status
-#: history, read in id order).
+#: array (see update_by_id) and the state is a check, not a way in (see status_check). A row
+#: with a delivery time is written delivered at once and gets its ``delivered`` attempt after
+#: every ``submitted`` one (the attempt log is the status history, read in id order).
 _SUBMITTED_PG = """
 WITH v AS (
     SELECT (e->>0)::bigint AS id, e->>1 AS token, e->>2 AS pid, (e->>3)::timestamptz AS dat
@@ -129,7 +129,7 @@ WITH v AS (
         delivered_at = coalesce(v.dat, t.delivered_at)
     FROM v
     WHERE t.id = ANY('{{{ids}}}'::bigint[]) AND t.id = v.id AND t.claim_token = v.token
-        AND t.status = 'sending'
+        AND {status_sending}
     RETURNING t.id, t.workspace_id, t.contact_id, t.campaign_id, t.route_id, t.channel,
         t.purpose, t.provider_id, v.dat IS NOT NULL AS dlv
 ), attempt AS (
@@ -150,7 +150,7 @@ WITH v AS (
     WHERE upd.contact_id IS NOT NULL
 )
 SELECT count(*), coalesce(array_agg(id) FILTER (WHERE dlv), '{}') FROM upd
-"""
+""".replace("{status_sending}", status_check_sql("t", "sending"))
 
 
 def _record_submitted_pg(
@@ -195,7 +195,7 @@ def _deliver_submitted(
         int(i)
         for i in conn.execute(
             sa.select(messages.c.id).where(
-                in_values(conn, messages.c.id, list(delivered)), messages.c.status == "submitted"
+                in_values(conn, messages.c.id, list(delivered)), status_check("submitted")
             )
         ).scalars()
     ]
@@ -206,7 +206,7 @@ def _deliver_submitted(
         conn,
         "messages",
         "status = 'delivered', delivered_at = v.at",
-        "t.status = 'submitted'",
+        status_check_sql("t", "submitted"),
         [("id", "bigint"), ("at", "timestamptz")],
         [(m, times.setdefault(delivered[m], db_time(conn, delivered[m]))) for m in ids],
     )
@@ -222,7 +222,7 @@ def _record_submitted(
         conn,
         "messages",
         "status = 'submitted', provider_id = v.pid, submitted_at = v.at, provider_code = NULL",
-        "t.claim_token = v.token AND t.status = 'sending'",
+        "t.claim_token = v.token AND " + status_check_sql("t", "sending"),
         [("id", "bigint"), ("token", "text"), ("pid", "text"), ("at", "timestamptz")],
         [
             (
@@ -248,7 +248,7 @@ def _record_submitted(
                 sa.literal("submitted"),
                 messages.c.provider_id,
                 sa.literal(now, type_=message_attempts.c.at.type),
-            ).where(in_values(conn, messages.c.id, ids), messages.c.status == "submitted"),
+            ).where(in_values(conn, messages.c.id, ids), status_check("submitted")),
         )
     )
     return n

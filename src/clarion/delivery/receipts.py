@@ -24,7 +24,7 @@ from clarion.channels.base import Receipt
 from clarion.db.sql import in_values
 from clarion.delivery.bulk import db_time, update_by_id
 from clarion.delivery.outcomes import Failure, fail_or_failover, log_attempts
-from clarion.delivery.tables import message_attempts, messages
+from clarion.delivery.tables import message_attempts, messages, status_check, status_check_sql
 
 DELIVERED = "DELIVRD"
 OPEN_STATES = ("submitted", "uncertain")
@@ -139,7 +139,7 @@ def _apply(
             conn,
             "messages",
             "status = 'delivered', delivered_at = v.at",
-            "t.status IN ('submitted', 'uncertain')",
+            status_check_sql("t", "submitted", "uncertain"),
             [("id", "bigint"), ("at", "timestamptz")],
             [(m, times.setdefault(at, db_time(conn, at))) for m, at in delivered.items()],
         )
@@ -152,7 +152,8 @@ def _apply(
 #: Delivered messages on PostgreSQL: the outbox update and the ``delivered`` attempt rows in one
 #: statement, the insert reading the rows the update returns (as the submit write-back does,
 #: ``clarion.delivery.outcomes``) instead of finding them by id a second time. ``%(rows)s`` is a
-#: JSON array of [id, delivered at]; the ids are inlined as a constant array (see update_by_id).
+#: JSON array of [id, delivered at]; the ids are inlined as a constant array (see update_by_id) and
+#: the state is a check, not a way in (see status_check).
 _DELIVERED_PG = """
 WITH v AS (
     SELECT (e->>0)::bigint AS id, (e->>1)::timestamptz AS at
@@ -161,14 +162,14 @@ WITH v AS (
     UPDATE messages AS t SET status = 'delivered', delivered_at = v.at
     FROM v
     WHERE t.id = ANY('{{{ids}}}'::bigint[]) AND t.id = v.id
-        AND t.status IN ('submitted', 'uncertain')
+        AND {status_open}
     RETURNING t.id, t.campaign_id, t.route_id
 ), attempt AS (
     INSERT INTO message_attempts (message_id, campaign_id, route_id, result, at)
     SELECT id, campaign_id, route_id, 'delivered', %(at)s FROM upd
 )
 SELECT count(*) FROM upd
-"""
+""".replace("{status_open}", status_check_sql("t", "submitted", "uncertain"))
 
 
 def _deliver_pg(conn: sa.Connection, delivered: dict[int, datetime], now: datetime) -> int:
@@ -212,7 +213,7 @@ def _match(conn: sa.Connection, provider_ids: list[str]) -> dict[str, tuple[int,
             in_values(conn, a.c.provider_id, provider_ids),
             a.c.result == "submitted",
             m.c.route_id == a.c.route_id,
-            m.c.status.in_(OPEN_STATES),
+            status_check(*OPEN_STATES),
         )
     )
     # Unpacked by position (ids and counts are ints from both drivers): by name it cost a

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from clarion.db.types import utcnow
 from clarion.delivery.hooks import periodic
-from clarion.delivery.tables import message_attempts, messages
+from clarion.delivery.tables import message_attempts, messages, status_check
 
 BATCH = 1000
 
@@ -46,7 +46,7 @@ def expire_overdue(engine: Engine, *, worker_id: str | None = None, limit: int =
                 int(r.id)
                 for r in conn.execute(
                     messages.update()
-                    .where(messages.c.id.in_(due.scalar_subquery()), messages.c.status == status)
+                    .where(messages.c.id.in_(due.scalar_subquery()), status_check(status))
                     .values(status="expired", expired_at=now, provider_code=code)
                     .returning(messages.c.id)
                 )
