@@ -153,14 +153,15 @@ SELECT count(*), coalesce(array_agg(id) FILTER (WHERE dlv), '{}') FROM upd
 """.replace("{status_sending}", status_check_sql("t", "sending"))
 
 
-def _record_submitted_pg(
-    conn: sa.Connection,
+def submitted_pg_statement(
     done: Sequence[Submitted],
     *,
     worker_id: str,
     now: datetime,
     delivered: Mapping[int, datetime],
-) -> tuple[int, list[int]]:
+) -> tuple[str, dict[str, Any]]:
+    """Return the PostgreSQL submit write-back for ``done`` and its parameters (the tests
+    read its plan)."""
     ids = ",".join(str(int(d.message_id)) for d in done)  # int(): nothing but digits inlined
     rows = orjson.dumps(
         [
@@ -173,13 +174,22 @@ def _record_submitted_pg(
             for d in done
         ]
     ).decode()
+    sql = _SUBMITTED_PG.replace("{{{ids}}}", "{" + ids + "}")
+    return sql, {"rows": rows, "at": now, "worker": worker_id}
+
+
+def _record_submitted_pg(
+    conn: sa.Connection,
+    done: Sequence[Submitted],
+    *,
+    worker_id: str,
+    now: datetime,
+    delivered: Mapping[int, datetime],
+) -> tuple[int, list[int]]:
+    sql, params = submitted_pg_statement(done, worker_id=worker_id, now=now, delivered=delivered)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            _SUBMITTED_PG.replace("{{{ids}}}", "{" + ids + "}"),
-            {"rows": rows, "at": now, "worker": worker_id},
-            prepare=False,
-        )
+        cursor.execute(sql, params, prepare=False)
         got = cursor.fetchone()
         return (int(got[0]), [int(i) for i in got[1]]) if got else (0, [])
     finally:

@@ -172,17 +172,22 @@ SELECT count(*) FROM upd
 """.replace("{status_open}", status_check_sql("t", "submitted", "uncertain"))
 
 
-def _deliver_pg(conn: sa.Connection, delivered: dict[int, datetime], now: datetime) -> int:
-    """Mark messages delivered at their receipt's time and log their attempts (PostgreSQL)."""
+def delivered_pg_statement(
+    delivered: dict[int, datetime], now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Return the PostgreSQL receipt write-back for ``delivered`` and its parameters (the
+    tests read its plan)."""
     ids = ",".join(str(int(m)) for m in delivered)  # int(): nothing but digits inlined
     rows = orjson.dumps(list(delivered.items())).decode()
+    return _DELIVERED_PG.replace("{{{ids}}}", "{" + ids + "}"), {"rows": rows, "at": now}
+
+
+def _deliver_pg(conn: sa.Connection, delivered: dict[int, datetime], now: datetime) -> int:
+    """Mark messages delivered at their receipt's time and log their attempts (PostgreSQL)."""
+    sql, params = delivered_pg_statement(delivered, now)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            _DELIVERED_PG.replace("{{{ids}}}", "{" + ids + "}"),
-            {"rows": rows, "at": now},
-            prepare=False,
-        )
+        cursor.execute(sql, params, prepare=False)
         got = cursor.fetchone()
         return int(got[0]) if got else 0
     finally:
