@@ -195,12 +195,15 @@ async def dispatch(
     else:
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
+        marks = Windows(t0)
         while worker.stats["delivered"] < due and not task.done():
             await asyncio.sleep(0.01)
+            marks.see(worker.stats["delivered"])
             if time.perf_counter() - t0 > 3600:
                 break
         elapsed = time.perf_counter() - t0
         delivered = worker.stats["delivered"]
+        print(f"  {marks.summary()}")
         stop.set()
         await task
         top = sorted(worker.job_cpu.items(), key=lambda kv: -kv[1])[:4]
@@ -218,6 +221,38 @@ async def dispatch(
     smsc.send_signal(signal.SIGTERM)
     smsc.wait(10)
     return elapsed, delivered
+
+
+class Windows:
+    """The delivery rate over consecutive windows of ``width_s`` seconds, to tell a sustained
+    rate from an average (a dispatch that slows as the outbox grows averages well).
+
+    Only whole windows count: the last, partial one holds the tail of the receipts.
+    """
+
+    def __init__(self, t0: float, width_s: float = 10.0) -> None:
+        self.width_s = width_s
+        self._next = t0 + width_s
+        self._last = 0
+        self.rates: list[float] = []
+
+    def see(self, delivered: int) -> None:
+        now = time.perf_counter()
+        if now >= self._next:
+            # a late look (a long event-loop turn) spreads over the time it really covered
+            span = self.width_s + (now - self._next)
+            self.rates.append((delivered - self._last) / span)
+            self._last = delivered
+            self._next = now + self.width_s
+
+    def summary(self) -> str:
+        if not self.rates:
+            return f"no whole {self.width_s:.0f} s window (the dispatch was shorter)"
+        shown = " ".join(f"{r:,.0f}" for r in self.rates)
+        return (
+            f"delivered per second in each whole {self.width_s:.0f} s window: {shown};"
+            f" slowest {min(self.rates):,.0f}"
+        )
 
 
 def proc_cpu(pid: int) -> float:

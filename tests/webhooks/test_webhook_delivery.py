@@ -395,3 +395,47 @@ def test_a_campaign_queues_one_event_per_planned_recipient_and_none_for_its_hold
     assert queued == report.planned == len(planned)
     assert {e for _, e in got} == {"campaign_message.queued"}
     assert {m for m, _ in got} == planned
+
+
+def test_with_nobody_listening_to_campaigns_only_send_api_events_are_queued(
+    engine: Engine, actor: Actor, receiver: Any, make: Any
+) -> None:
+    from clarion.campaigns.control import cancel, launch
+    from clarion.inbound.effects import cancel_queued_marketing
+
+    # given an endpoint for send-API messages only, a cancelled campaign (an attempt row per
+    # recalled message) and a withdrawn send-API message with its own callback URL
+    (ann, *_) = make.contacts([f"+1202555{i:04d}" for i in range(12)])
+    make.route("main")
+    with engine.begin() as conn:
+        create_endpoint(conn, actor, receiver.url + "/api", ["message.cancelled"])
+    cid = make.campaign()
+    assert launch(engine, actor, cid).planned > 0
+    with engine.begin() as conn:
+        cancel(conn, actor, cid, reason="wrong price")
+        msg = send_message(
+            conn,
+            actor,
+            SendRequest(
+                contact_id=ann,
+                kind="marketing",
+                text="Acme: Sale today! Reply STOP to opt out",
+                callback_url=receiver.url + "/cb",
+            ),
+        )
+    with engine.begin() as conn:
+        assert cancel_queued_marketing(conn, actor.workspace_id, ann, "sms") == 1
+    # when the collector runs, the campaign's attempts queue nothing, and the send-API
+    # message's cancel reaches both the endpoint and its callback URL
+    assert collect(engine) == 2
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.select(webhook_deliveries.c.message_id, webhook_deliveries.c.event)
+        ).all()
+        recalled = conn.execute(
+            sa.select(sa.func.count()).where(
+                message_attempts.c.campaign_id == cid, message_attempts.c.result == "cancelled"
+            )
+        ).scalar_one()
+    assert recalled > 0
+    assert got == [(msg["id"], "message.cancelled")] * 2

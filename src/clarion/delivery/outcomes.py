@@ -309,7 +309,7 @@ def _log_sends(conn: sa.Connection, ids: Sequence[int], now: datetime) -> None:
         .outerjoin(campaigns, campaigns.c.id == messages.c.campaign_id)
         .where(
             in_values(conn, messages.c.id, ids),
-            messages.c.status == "submitted",
+            status_check("submitted"),
             messages.c.contact_id.is_not(None),
         )
     )

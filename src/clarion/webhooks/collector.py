@@ -314,14 +314,16 @@ def _queue(conn: sa.Connection, last: int, top: int, now: datetime) -> int:
     by_ws: dict[int, list[Any]] = {}
     for e in endpoints:
         by_ws.setdefault(int(e.workspace_id), []).append(e)
+    a, m = message_attempts, messages
     interest: sa.ColumnElement[bool] = messages.c.callback_url.is_not(None)
     if by_ws:
         endpoint_interest = in_values(conn, messages.c.workspace_id, sorted(by_ws))
-        if not any(_wants_campaigns(e.events) for e in endpoints):
-            # Nobody listens to campaign messages: do not read a million of them.
-            endpoint_interest = sa.and_(endpoint_interest, messages.c.campaign_id.is_(None))
         interest = sa.or_(interest, endpoint_interest)
-    a, m = message_attempts, messages
+    if not any(_wants_campaigns(e.events) for e in endpoints):
+        # Nobody listens to campaign messages, and only send-API messages carry a callback
+        # URL: skip a campaign's attempt rows before the join (a 1M campaign's 1.8 million
+        # were each joined to their message, twice a second, to find no callback).
+        interest = sa.and_(interest, a.c.campaign_id.is_(None))
     rows = conn.execute(
         sa.select(
             a.c.id.label("attempt_id"),
