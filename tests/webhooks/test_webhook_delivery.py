@@ -37,6 +37,22 @@ def _delivered_message(engine: Engine, actor: Actor, run_worker: Any, **kw: Any)
     return msg
 
 
+def _marketing_message(
+    conn: sa.Connection, actor: Actor, contact_id: int, callback_url: str
+) -> dict[str, Any]:
+    """Queue a send-API marketing message (a STOP withdraws it) with its own callback URL."""
+    return send_message(
+        conn,
+        actor,
+        SendRequest(
+            contact_id=contact_id,
+            kind="marketing",
+            text="Acme: Sale today! Reply STOP to opt out",
+            callback_url=callback_url,
+        ),
+    )
+
+
 def test_status_changes_reach_the_endpoint_and_the_callback_url_signed(
     engine: Engine, actor: Actor, smsc: Any, run_worker: Any, receiver: Any
 ) -> None:
@@ -317,16 +333,7 @@ def test_a_stop_that_withdraws_a_queued_message_is_a_cancelled_event(
     make.route("sim")
     with engine.begin() as conn:
         create_endpoint(conn, actor, receiver.url + "/hooks", ["message.cancelled"])
-        msg = send_message(
-            conn,
-            actor,
-            SendRequest(
-                contact_id=ann,
-                kind="marketing",
-                text="Acme: Sale today! Reply STOP to opt out",
-                callback_url=receiver.url + "/cb",
-            ),
-        )
+        msg = _marketing_message(conn, actor, ann, receiver.url + "/cb")
     assert msg["status"] == "queued"
     # when the contact's STOP withdraws it
     with engine.begin() as conn:
@@ -413,16 +420,7 @@ def test_with_nobody_listening_to_campaigns_only_send_api_events_are_queued(
     assert launch(engine, actor, cid).planned > 0
     with engine.begin() as conn:
         cancel(conn, actor, cid, reason="wrong price")
-        msg = send_message(
-            conn,
-            actor,
-            SendRequest(
-                contact_id=ann,
-                kind="marketing",
-                text="Acme: Sale today! Reply STOP to opt out",
-                callback_url=receiver.url + "/cb",
-            ),
-        )
+        msg = _marketing_message(conn, actor, ann, receiver.url + "/cb")
     with engine.begin() as conn:
         assert cancel_queued_marketing(conn, actor.workspace_id, ann, "sms") == 1
     # when the collector runs, the campaign's attempts queue nothing, and the send-API

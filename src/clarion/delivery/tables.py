@@ -177,23 +177,22 @@ worker_leases = sa.Table(
 )
 
 
+def _checked_states(states: tuple[str, ...]) -> str:
+    """Return the states as SQL literals, refusing anything but identifiers (they are inlined)."""
+    for s in states:
+        if not s.isidentifier():
+            raise ValueError(f"not a message state: {s!r}")
+    return ", ".join(f"'{s}'" for s in states)
+
+
 def status_is(*states: str) -> sa.ColumnElement[bool]:
     """Return ``messages.status = 'x'`` (ORed for several) with the states as literals.
 
     A bound parameter would hide the value from the planners, and the outbox's partial
     indexes (``ix_messages_due``, ``ix_messages_open``) would never be chosen.
     """
-    for s in states:
-        if not s.isidentifier():
-            raise ValueError(f"not a message state: {s!r}")
+    _checked_states(states)
     return sa.or_(*(messages.c.status == sa.literal_column(f"'{s}'") for s in states))
-
-
-def _checked_states(states: tuple[str, ...]) -> str:
-    for s in states:
-        if not s.isidentifier():
-            raise ValueError(f"not a message state: {s!r}")
-    return ", ".join(f"'{s}'" for s in states)
 
 
 def status_check(*states: str) -> sa.ColumnElement[bool]:
