@@ -284,11 +284,6 @@ def log_attempts(
     )
 
 
-def status_in(states: Sequence[str]) -> sa.ColumnElement[bool]:
-    """Return ``status IN (...)`` written as ORs: executemany cannot expand an IN list."""
-    return sa.or_(*(messages.c.status == s for s in states))
-
-
 def _log_sends(conn: sa.Connection, ids: Sequence[int], now: datetime) -> None:
     """Tell compliance what was sent (frequency caps and first-message rules count these).
 
@@ -517,7 +512,7 @@ def fail_or_failover(
                 "at": now,
             }
         )
-    where = [messages.c.id == sa.bindparam("b_id"), status_in(expect)]
+    where = [messages.c.id == sa.bindparam("b_id"), status_check(*expect)]
     if any(f.claim_token for f in failures):
         where.append(messages.c.claim_token == sa.bindparam("b_token"))
     if updates:

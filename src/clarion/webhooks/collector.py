@@ -315,9 +315,9 @@ def _queue(conn: sa.Connection, last: int, top: int, now: datetime) -> int:
     for e in endpoints:
         by_ws.setdefault(int(e.workspace_id), []).append(e)
     a, m = message_attempts, messages
-    interest: sa.ColumnElement[bool] = messages.c.callback_url.is_not(None)
+    interest: sa.ColumnElement[bool] = m.c.callback_url.is_not(None)
     if by_ws:
-        endpoint_interest = in_values(conn, messages.c.workspace_id, sorted(by_ws))
+        endpoint_interest = in_values(conn, m.c.workspace_id, sorted(by_ws))
         interest = sa.or_(interest, endpoint_interest)
     if not any(_wants_campaigns(e.events) for e in endpoints):
         # Nobody listens to campaign messages, and only send-API messages carry a callback

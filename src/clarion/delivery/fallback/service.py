@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from clarion.channels.email.content import EmailContent, split_subject
 from clarion.delivery.fallback.policy import FallbackPolicy, policy_of_failover
 from clarion.delivery.fallback.tables import message_fallbacks
-from clarion.delivery.tables import messages, routes
+from clarion.delivery.tables import messages, routes, status_is
 from clarion.messages.templates import (
     CompiledTemplate,
     LocalizedTemplate,
@@ -147,8 +147,6 @@ def due_timers(conn: sa.Connection, *, now: datetime, limit: int = 500) -> list[
     Timers of messages that settled meanwhile (delivered, failed...) are closed here, so the
     scan only ever sees pending ones.
     """
-    from clarion.delivery.outcomes import status_in
-
     # Per-message timers (send API).
     rows = conn.execute(
         sa.select(message_fallbacks.c.message_id, messages.c.status)
@@ -187,7 +185,7 @@ def due_timers(conn: sa.Connection, *, now: datetime, limit: int = 500) -> list[
             sa.select(messages.c.id)
             .where(
                 messages.c.campaign_id == cid,
-                status_in(OPEN_STATES),
+                status_is(*OPEN_STATES),
                 messages.c.channel != policy.channel,
                 messages.c.send_at <= now - timedelta(seconds=policy.after_s),
                 # fired already (and could not fall back): never picked again
